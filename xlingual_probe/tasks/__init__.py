@@ -1,0 +1,11 @@
+"""Tasks: data loading (hub or local files) and the official metric of each benchmark.
+
+>>> from xlingual_probe.tasks import TASKS
+>>> "xnli" in TASKS
+True
+"""
+
+from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, get_task
+from xlingual_probe.tasks import classification, xnli  # noqa: F401  (registration)
+
+__all__ = ["TASKS", "DataOptions", "Task", "TaskData", "get_task"]

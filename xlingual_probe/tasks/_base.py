@@ -1,0 +1,215 @@
+"""What every task provides to the training loop: raw data per language, encoding, and scoring.
+
+A task turns a data source (a Hugging Face hub dataset or local files in the benchmark's own format)
+into a :class:`TaskData` — raw training examples in the source language and raw evaluation examples
+per language — and knows how to encode them for a model, how to turn model outputs into predictions
+and how to score predictions with the benchmark's official metric (on a 0–100 scale).
+
+The loop never looks inside examples: it calls :meth:`Task.encode`, batches the encoded features
+with :meth:`Task.collator`, runs the model, and hands the outputs back to
+:meth:`Task.predictions` and :meth:`Task.score`. That keeps classification, tagging and span
+extraction on one code path.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Literal
+
+import datasets
+
+from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.registry import Registry
+
+Head = Literal["sequence", "token", "qa"]
+
+
+@dataclass
+class DataOptions:
+    """Which data a task loads.
+
+    Attributes:
+        data_dir: local folder with the task's files; ``None`` loads from the Hugging Face hub
+            (``XPROBE_DATA_DIR`` is used when set and no folder is given).
+        source_lang: the language the model is fine-tuned on.
+        langs: evaluation languages (source included or not: it is always evaluated); ``None``
+            means every language the task offers (that the local folder holds).
+        train_size: seeded subsample of the training set (examples); ``None`` keeps all.
+        eval_size: seeded subsample of each language's evaluation set (examples); ``None`` all.
+        seed: seed of the subsampling (kept apart from the training seed on purpose: every
+            training seed sees the same data).
+        few_shot: examples per target language moved from its validation split into training.
+        text_columns: for bring-your-own classification: the column(s) holding the text(s).
+        label_column: for bring-your-own classification: the label column.
+        max_length: maximum tokens per encoded feature.
+        train_file: an explicit training file (e.g. a SQuAD-v1.1 JSON for QA), overriding the
+            task's default file name in ``data_dir``.
+    """
+
+    data_dir: str | None = None
+    source_lang: str = "en"
+    langs: list[str] | None = None
+    train_size: int | None = None
+    eval_size: int | None = None
+    seed: int = 0
+    few_shot: int = 0
+    text_columns: list[str] | None = None
+    label_column: str | None = None
+    max_length: int = 128
+    train_file: str | None = None
+
+    def resolved_data_dir(self) -> Path | None:
+        data_dir = self.data_dir or os.environ.get("XPROBE_DATA_DIR")
+        if not data_dir:
+            return None
+        path = Path(data_dir).expanduser()
+        if not path.is_dir():
+            raise UserError(f"data folder not found: {path}")
+        return path
+
+
+@dataclass
+class TaskData:
+    """Raw (not tokenised) examples.
+
+    Attributes:
+        train: training examples (source language, plus few-shot target examples if asked).
+        eval: evaluation examples per language, source language first, then targets in order.
+        labels: label names for classification/tagging tasks (index = class id), else ``None``.
+    """
+
+    train: datasets.Dataset
+    eval: dict[str, datasets.Dataset]
+    labels: list[str] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(ABC):
+    """Base class of a task; subclasses are registered in :data:`TASKS` by name."""
+
+    name: ClassVar[str]
+    head: ClassVar[Head]
+    metric: ClassVar[str]  # name of the primary metric, e.g. "accuracy" or "f1"
+    languages: ClassVar[tuple[str, ...]] = ()  # languages the task offers (hub); empty = any
+
+    @abstractmethod
+    def load(self, opts: DataOptions) -> TaskData:
+        """Load raw train/eval examples; raise :class:`UserError` for missing or malformed data."""
+
+    @abstractmethod
+    def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
+        """Tokenise examples into model features.
+
+        The result holds the model inputs (``input_ids``, ``attention_mask``, maybe
+        ``token_type_ids``) and, for training, the targets (``labels`` or ``start_positions`` /
+        ``end_positions``). Evaluation features may keep extra columns :meth:`score` needs
+        (e.g. ``example_id`` and ``offset_mapping`` for QA); :meth:`model_columns` says which
+        columns go to the model.
+        """
+
+    def model_columns(self, train: bool) -> list[str]:
+        """Columns of encoded features that are passed to the model (others stay for scoring)."""
+        base = ["input_ids", "attention_mask", "token_type_ids"]
+        return base + (["labels"] if self.head != "qa" or not train else ["start_positions", "end_positions"])
+
+    @abstractmethod
+    def collator(self, tokenizer) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+        """Batch a list of features (model columns only) with dynamic padding."""
+
+    @abstractmethod
+    def predictions(self, outputs, batch: dict[str, Any]) -> list[Any]:
+        """Turn one batch of model outputs into one prediction per feature (numpy / python)."""
+
+    @abstractmethod
+    def score(self, predictions: list[Any], features: datasets.Dataset, examples: datasets.Dataset,
+              lang: str) -> dict[str, float]:
+        """Score predictions of every feature of one language; values on a 0–100 scale.
+
+        The primary metric is under the key :attr:`metric`.
+        """
+
+    def num_labels(self, data: TaskData) -> int:
+        return len(data.labels) if data.labels else 2
+
+
+TASKS: Registry[type[Task]] = Registry("task")
+
+
+def get_task(name: str) -> Task:
+    """Instantiate the registered task ``name`` (raises :class:`UserError` listing valid names)."""
+    return TASKS.get(name)()
+
+
+def subsample(dataset: datasets.Dataset, size: int | None, seed: int) -> datasets.Dataset:
+    """A seeded random subset of ``size`` examples (all of them, in order, if ``size`` is None or larger)."""
+    if size is None or size >= len(dataset):
+        return dataset
+    if size <= 0:
+        raise UserError(f"sizes must be positive, got {size}")
+    return dataset.shuffle(seed=seed).select(range(size)).flatten_indices()
+
+
+def resolve_languages(available: list[str] | tuple[str, ...], opts: DataOptions, task: str) -> list[str]:
+    """The evaluation languages, source first: ``opts.langs`` checked against ``available``.
+
+    Raises:
+        UserError: if the source or a requested language is not available.
+    """
+    available = list(available)
+    if opts.source_lang not in available:
+        raise UserError(f"source language {opts.source_lang!r} is not available for task {task!r} "
+                        f"(available: {', '.join(sorted(available))})")
+    wanted = opts.langs if opts.langs else available
+    unknown = [lang for lang in wanted if lang not in available]
+    if unknown:
+        raise UserError(f"language(s) {', '.join(unknown)} not available for task {task!r} "
+                        f"(available: {', '.join(sorted(available))})")
+    return [opts.source_lang] + [lang for lang in wanted if lang != opts.source_lang]
+
+
+def split_few_shot(eval_sets: dict[str, datasets.Dataset], opts: DataOptions
+                   ) -> tuple[list[datasets.Dataset], dict[str, datasets.Dataset]]:
+    """Move ``opts.few_shot`` seeded examples of each target language out of its evaluation set.
+
+    Returns:
+        The few-shot subsets (to be mixed into training) and the reduced evaluation sets.
+    """
+    if opts.few_shot <= 0:
+        return [], eval_sets
+    shots, remaining = [], {}
+    for lang, ds in eval_sets.items():
+        if lang == opts.source_lang:
+            remaining[lang] = ds
+            continue
+        if opts.few_shot >= len(ds):
+            raise UserError(f"--few-shot {opts.few_shot} leaves no evaluation data for {lang} ({len(ds)} examples)")
+        shuffled = ds.shuffle(seed=opts.seed)
+        shots.append(shuffled.select(range(opts.few_shot)).flatten_indices())
+        remaining[lang] = shuffled.select(range(opts.few_shot, len(ds))).flatten_indices()
+    return shots, remaining
+
+
+def task_folder(root: Path, name: str) -> Path:
+    """``root/name`` when it exists (a folder of several tasks, like ../shared/data), else ``root``."""
+    sub = root / name
+    return sub if sub.is_dir() else root
+
+
+def finish_task_data(train: datasets.Dataset, eval_sets: dict[str, datasets.Dataset], opts: DataOptions,
+                     labels: list[str] | None = None) -> TaskData:
+    """Apply the options every task shares: subsample train/eval (seeded) and move few-shot examples.
+
+    ``eval_sets`` must already be ordered source first (see :func:`resolve_languages`).
+    """
+    # few-shot examples come out of the full validation split before it is subsampled
+    shots, eval_sets = split_few_shot(eval_sets, opts)
+    train = subsample(train, opts.train_size, opts.seed)
+    eval_sets = {lang: subsample(ds, opts.eval_size, opts.seed) for lang, ds in eval_sets.items()}
+    if shots:
+        train = datasets.concatenate_datasets([train, *[s.cast(train.features) for s in shots]])
+    if len(train) == 0:
+        raise UserError("the training set is empty")
+    return TaskData(train=train, eval=eval_sets, labels=labels)

@@ -1,0 +1,133 @@
+"""Sentence and sentence-pair classification (XNLI and any bring-your-own set).
+
+Raw examples have the columns ``text``, optionally ``text_pair``, and ``label`` (class id).
+Scored by accuracy (0–100), as XTREME's ``run_classify.py`` does for XNLI.
+
+Bring-your-own data (``--task classification``) is a folder of ``{split}-{lang}.{tsv,csv,jsonl}``
+files (or ``{lang}/{split}.{tsv,csv,jsonl}``) with a header row (TSV/CSV) or keys (JSONL); the text
+column(s) and the label column are named with ``--text-columns`` and ``--label-column``. Splits:
+``train`` (source language), ``dev``/``validation`` (every language), ``test`` (where labelled).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from transformers import DataCollatorWithPadding
+
+from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.utils.errors import UserError
+
+
+class SentenceClassificationTask(Task):
+    """Shared encoding and scoring of (pair) classification tasks; subclasses implement ``load``."""
+
+    head = "sequence"
+    metric = "accuracy"
+
+    def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
+        def tokenize(batch: dict[str, list]) -> dict[str, list]:
+            pair = batch["text_pair"] if "text_pair" in batch else None
+            enc = tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
+            enc["labels"] = batch["label"]
+            return enc
+
+        return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
+                            desc="tokenising", load_from_cache_file=False)
+
+    def collator(self, tokenizer):
+        return DataCollatorWithPadding(tokenizer, return_tensors="pt")
+
+    def predictions(self, outputs, batch: dict[str, Any]) -> list[int]:
+        return outputs.logits.argmax(dim=-1).tolist()
+
+    def score(self, predictions: list[int], features: datasets.Dataset, examples: datasets.Dataset,
+              lang: str) -> dict[str, float]:
+        labels = np.asarray(features["labels"])
+        return {"accuracy": 100.0 * float(np.mean(np.asarray(predictions) == labels))}
+
+
+_SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
+_SUFFIXES = (".tsv", ".csv", ".jsonl")
+
+
+def read_table(path: Path) -> datasets.Dataset:
+    """Read a TSV/CSV (with header) or JSONL file into a Dataset; malformed files raise UserError."""
+    import pandas as pd
+
+    try:
+        if path.suffix == ".jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", dtype=str,
+                                keep_default_na=False, quoting=3 if path.suffix == ".tsv" else 0)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    return datasets.Dataset.from_pandas(frame, preserve_index=False)
+
+
+def find_split_files(folder: Path) -> dict[tuple[str, str], Path]:
+    """Map (split, lang) to a file, from ``{split}-{lang}.ext`` or ``{lang}/{split}.ext`` names."""
+    found: dict[tuple[str, str], Path] = {}
+    aliases = {alias: split for split, names in _SPLIT_NAMES.items() for alias in names}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in _SUFFIXES or not path.is_file():
+            continue
+        rel = path.relative_to(folder)
+        if len(rel.parts) == 1:
+            m = re.fullmatch(r"([A-Za-z]+)[-_]([A-Za-z0-9_-]+)", path.stem)
+            if not m or m.group(1) not in aliases:
+                continue
+            split, lang = aliases[m.group(1)], m.group(2)
+        elif len(rel.parts) == 2 and path.stem in aliases:
+            split, lang = aliases[path.stem], rel.parts[0]
+        else:
+            continue
+        found.setdefault((split, lang), path)
+    return found
+
+
+@TASKS.register("classification")
+class FolderClassificationTask(SentenceClassificationTask):
+    """Bring-your-own (pair) classification data from a local folder (see module docstring)."""
+
+    name = "classification"
+
+    def load(self, opts: DataOptions) -> TaskData:
+        folder = opts.resolved_data_dir()
+        if folder is None:
+            raise UserError("--task classification needs --data-dir (a folder of {split}-{lang}.tsv|csv|jsonl files)")
+        if not opts.text_columns or not opts.label_column:
+            raise UserError("--task classification needs --text-columns (one or two) and --label-column")
+        if len(opts.text_columns) > 2:
+            raise UserError("--text-columns takes one or two column names")
+        files = find_split_files(folder)
+        if ("train", opts.source_lang) not in files:
+            raise UserError(f"no training file for {opts.source_lang!r} in {folder} "
+                            f"(expected train-{opts.source_lang}.tsv|csv|jsonl or {opts.source_lang}/train.tsv)")
+        dev_langs = sorted(lang for split, lang in files if split == "dev")
+        langs = resolve_languages(dev_langs, opts, self.name)
+        raw_train = read_table(files[("train", opts.source_lang)])
+        raw_eval = {lang: read_table(files[("dev", lang)]) for lang in langs}
+        labels = sorted({str(x) for ds in [raw_train, *raw_eval.values()] for x in self._column(ds, opts.label_column)})
+        train = self._standardise(raw_train, opts, labels)
+        eval_sets = {lang: self._standardise(ds, opts, labels) for lang, ds in raw_eval.items()}
+        return finish_task_data(train, eval_sets, opts, labels)
+
+    @staticmethod
+    def _column(ds: datasets.Dataset, name: str) -> list:
+        if name not in ds.column_names:
+            raise UserError(f"column {name!r} not found (columns: {', '.join(ds.column_names)})")
+        return ds[name]
+
+    def _standardise(self, ds: datasets.Dataset, opts: DataOptions, labels: list[str]) -> datasets.Dataset:
+        index = {name: i for i, name in enumerate(labels)}
+        columns = {"text": [str(t) for t in self._column(ds, opts.text_columns[0])]}
+        if len(opts.text_columns) == 2:
+            columns["text_pair"] = [str(t) for t in self._column(ds, opts.text_columns[1])]
+        columns["label"] = [index[str(x)] for x in self._column(ds, opts.label_column)]
+        return datasets.Dataset.from_dict(columns)

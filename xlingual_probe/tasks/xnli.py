@@ -1,0 +1,85 @@
+"""XNLI: cross-lingual natural language inference (3 classes), scored by accuracy.
+
+Sources:
+    * Hugging Face hub: ``facebook/xnli`` (per-language configs ``en``, ``de``, ...); English
+      training data is the ``en`` config's ``train`` split (MultiNLI).
+    * Local XTREME files: ``dev-{lang}.tsv`` / ``test-{lang}.tsv`` (``premise<TAB>hypothesis<TAB>label``,
+      no header) and the English training set as ``mnli_train.tsv`` (header ``sentence1 sentence2
+      label ...``) or ``train-en.tsv`` (XTREME format, no header). A folder holding an ``xnli/``
+      sub-folder (like ``../shared/data``) works too.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import datasets
+
+from xlingual_probe.tasks._base import TASKS, DataOptions, TaskData, finish_task_data, resolve_languages, task_folder
+from xlingual_probe.tasks.classification import SentenceClassificationTask
+from xlingual_probe.utils.errors import UserError
+
+XNLI_LANGUAGES = ("en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
+XNLI_LABELS = ["entailment", "neutral", "contradiction"]  # the hub's ClassLabel order
+_LABEL_ALIASES = {"contradictory": "contradiction"}
+
+
+def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
+    """Read an XNLI/MNLI TSV into ``text``/``text_pair``/``label`` columns."""
+    texts, pairs, labels = [], [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        columns = (0, 1, 2)
+        if header:
+            head = next(rows, [])
+            try:
+                columns = tuple(head.index(c) for c in ("sentence1", "sentence2", "label"))
+            except ValueError:
+                raise UserError(f"{path}: header must name sentence1, sentence2 and label, got {head}") from None
+        for line_no, row in enumerate(rows, start=2 if header else 1):
+            if not row:
+                continue
+            if len(row) <= max(columns):
+                raise UserError(f"{path}:{line_no}: expected premise, hypothesis and label separated by tabs")
+            label = _LABEL_ALIASES.get(row[columns[2]].strip(), row[columns[2]].strip())
+            if label not in XNLI_LABELS:
+                raise UserError(f"{path}:{line_no}: unknown label {label!r} (expected one of {XNLI_LABELS})")
+            texts.append(row[columns[0]])
+            pairs.append(row[columns[1]])
+            labels.append(XNLI_LABELS.index(label))
+    if not labels:
+        raise UserError(f"{path} holds no examples")
+    return datasets.Dataset.from_dict({"text": texts, "text_pair": pairs, "label": labels})
+
+
+@TASKS.register("xnli")
+class XNLITask(SentenceClassificationTask):
+    name = "xnli"
+    languages = XNLI_LANGUAGES
+
+    def load(self, opts: DataOptions) -> TaskData:
+        root = opts.resolved_data_dir()
+        if root is None:
+            return self._load_hub(opts)
+        folder = task_folder(root, "xnli")
+        available = [lang for lang in XNLI_LANGUAGES if (folder / f"dev-{lang}.tsv").is_file()]
+        langs = resolve_languages(available, opts, self.name)
+        train_file = next((folder / n for n in (f"mnli_train.tsv", f"train-{opts.source_lang}.tsv")
+                           if (folder / n).is_file()), None)
+        if train_file is None:
+            raise UserError(f"no XNLI training file in {folder} (expected mnli_train.tsv or train-{opts.source_lang}.tsv)")
+        train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv")
+        eval_sets = {lang: read_nli_tsv(folder / f"dev-{lang}.tsv", header=False) for lang in langs}
+        return finish_task_data(train, eval_sets, opts, XNLI_LABELS)
+
+    def _load_hub(self, opts: DataOptions) -> TaskData:
+        langs = resolve_languages(XNLI_LANGUAGES, opts, self.name)
+
+        def standard(ds: datasets.Dataset) -> datasets.Dataset:
+            ds = ds.rename_columns({"premise": "text", "hypothesis": "text_pair"})
+            return ds.cast_column("label", datasets.Value("int64"))
+
+        train = standard(datasets.load_dataset("facebook/xnli", opts.source_lang, split="train"))
+        eval_sets = {lang: standard(datasets.load_dataset("facebook/xnli", lang, split="validation")) for lang in langs}
+        return finish_task_data(train, eval_sets, opts, XNLI_LABELS)
