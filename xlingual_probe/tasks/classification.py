@@ -111,11 +111,15 @@ class FolderClassificationTask(SentenceClassificationTask):
                             f"(expected train-{opts.source_lang}.tsv|csv|jsonl or {opts.source_lang}/train.tsv)")
         dev_langs = sorted(lang for split, lang in files if split == "dev")
         langs = resolve_languages(dev_langs, opts, self.name)
-        raw_train = read_table(files[("train", opts.source_lang)])
-        raw_eval = {lang: read_table(files[("dev", lang)]) for lang in langs}
-        labels = sorted({str(x) for ds in [raw_train, *raw_eval.values()] for x in self._column(ds, opts.label_column)})
-        train = self._standardise(raw_train, opts, labels)
-        eval_sets = {lang: self._standardise(ds, opts, labels) for lang, ds in raw_eval.items()}
+        train_path = files[("train", opts.source_lang)]
+        raw_train = read_table(train_path)
+        # the classes are those of the training file: an evaluation label outside them is a data error
+        labels = sorted({str(x) for x in self._column(raw_train, opts.label_column)})
+        if "" in labels:
+            raise UserError(f"{train_path}: empty value in label column {opts.label_column!r}")
+        train = self._standardise(raw_train, opts, labels, train_path)
+        eval_sets = {lang: self._standardise(read_table(files[("dev", lang)]), opts, labels, files[("dev", lang)])
+                     for lang in langs}
         return finish_task_data(train, eval_sets, opts, labels)
 
     @staticmethod
@@ -124,10 +128,16 @@ class FolderClassificationTask(SentenceClassificationTask):
             raise UserError(f"column {name!r} not found (columns: {', '.join(ds.column_names)})")
         return ds[name]
 
-    def _standardise(self, ds: datasets.Dataset, opts: DataOptions, labels: list[str]) -> datasets.Dataset:
+    def _standardise(self, ds: datasets.Dataset, opts: DataOptions, labels: list[str], path: Path
+                     ) -> datasets.Dataset:
         index = {name: i for i, name in enumerate(labels)}
         columns = {"text": [str(t) for t in self._column(ds, opts.text_columns[0])]}
         if len(opts.text_columns) == 2:
             columns["text_pair"] = [str(t) for t in self._column(ds, opts.text_columns[1])]
-        columns["label"] = [index[str(x)] for x in self._column(ds, opts.label_column)]
+        raw_labels = [str(x) for x in self._column(ds, opts.label_column)]
+        unknown = sorted(set(raw_labels) - set(index))
+        if unknown:
+            raise UserError(f"{path}: label(s) {', '.join(map(repr, unknown[:5]))} not in the training file "
+                            f"(labels: {', '.join(labels)})")
+        columns["label"] = [index[x] for x in raw_labels]
         return datasets.Dataset.from_dict(columns)

@@ -65,8 +65,9 @@ class XNLITask(SentenceClassificationTask):
         folder = task_folder(root, "xnli")
         available = [lang for lang in XNLI_LANGUAGES if (folder / f"dev-{lang}.tsv").is_file()]
         langs = resolve_languages(available, opts, self.name)
-        train_file = next((folder / n for n in (f"mnli_train.tsv", f"train-{opts.source_lang}.tsv")
-                           if (folder / n).is_file()), None)
+        # mnli_train.tsv is English MultiNLI: only a training set when English is the source
+        names = (["mnli_train.tsv"] if opts.source_lang == "en" else []) + [f"train-{opts.source_lang}.tsv"]
+        train_file = next((folder / n for n in names if (folder / n).is_file()), None)
         if train_file is None:
             raise UserError(f"no XNLI training file in {folder} (expected mnli_train.tsv or train-{opts.source_lang}.tsv)")
         train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv")

@@ -1,0 +1,33 @@
+# Set-up and checks. Everything installs into .venv; nothing else is needed on a fresh machine.
+# TORCH_SPEC pins the CPU build that lies on this machine's disk; GPU users: make TORCH_SPEC='torch>=2.3'
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo_out
+
+.PHONY: install test test-slow demo lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+test: install
+	$(BIN)/pytest -q
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
+
+demo: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/xprobe demo --out $(DEMO_OUT)
+
+lint: install
+	$(BIN)/ruff check xlingual_probe tests benchmarks analyses
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,36 @@
+"""Tiny random models of every built-in family (vocab 100, hidden 32, 2 layers): built in milliseconds.
+
+A plain module (not conftest.py) so tests can import the helpers by a name no other test folder uses.
+"""
+
+from __future__ import annotations
+
+import transformers as T
+
+FAMILIES = ["bert", "roberta", "xlm-roberta", "electra", "deberta-v2", "distilbert"]
+HEAD_CLASSES = {
+    "sequence": T.AutoModelForSequenceClassification,
+    "token": T.AutoModelForTokenClassification,
+    "qa": T.AutoModelForQuestionAnswering,
+}
+NUM_LAYERS = 2
+
+
+def tiny_config(family: str, **extra) -> T.PretrainedConfig:
+    common = dict(vocab_size=100, hidden_size=32, num_hidden_layers=NUM_LAYERS, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=64, **extra)
+    if family == "distilbert":
+        return T.DistilBertConfig(vocab_size=100, dim=32, n_layers=NUM_LAYERS, n_heads=2, hidden_dim=64,
+                                  max_position_embeddings=64, **extra)
+    if family == "electra":
+        return T.ElectraConfig(embedding_size=16, **common)
+    if family == "deberta-v2":
+        # mDeBERTa-v3 settings: shared relative position embeddings with their own LayerNorm
+        return T.DebertaV2Config(relative_attention=True, position_buckets=8, norm_rel_ebd="layer_norm",
+                                 share_att_key=True, pos_att_type=["p2c", "c2p"], position_biased_input=False,
+                                 **common)
+    return {"bert": T.BertConfig, "roberta": T.RobertaConfig, "xlm-roberta": T.XLMRobertaConfig}[family](**common)
+
+
+def tiny_model(family: str, head: str = "sequence", **extra) -> T.PreTrainedModel:
+    return HEAD_CLASSES[head].from_config(tiny_config(family, **extra))

@@ -1,0 +1,144 @@
+"""Tiny offline models and data in the real file formats, for end-to-end tests (no hub needed)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+NOUNS = ["cat", "dog", "bird", "fish", "horse", "mouse", "tiger", "lion", "paris", "berlin", "rome", "acme", "globex"]
+VERBS = ["sees", "likes", "eats", "finds", "meets"]
+FUNCTION = ["the", "a", "not", "does", "and", "who", "what", "where", "is", "in", "of", "?", ".", ","]
+# "languages" de/fr: the same words with a suffix, so tests can check per-language plumbing
+LANGS = {"en": "", "de": "en", "fr": "e"}
+
+
+def word(w: str, lang: str) -> str:
+    return w + LANGS[lang] if w.isalpha() else w
+
+
+def vocabulary() -> list[str]:
+    words = NOUNS + VERBS + FUNCTION
+    return SPECIALS + sorted({word(w, lang) for w in words for lang in LANGS} | {"##s", "##en", "##e"})
+
+
+def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32) -> Path:
+    """A random tiny BERT and a WordPiece tokenizer over :func:`vocabulary`, saved as a HF checkpoint."""
+    vocab = {tok: i for i, tok in enumerate(vocabulary())}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=num_layers, num_attention_heads=2,
+                        intermediate_size=hidden * 2, max_position_embeddings=512, pad_token_id=0)
+    BertForMaskedLM(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def _fact(rng: random.Random) -> tuple[str, str, str]:
+    return rng.choice(NOUNS[:8]), rng.choice(VERBS), rng.choice(NOUNS[:8])
+
+
+def _sentence(subj: str, verb: str, obj: str, lang: str, negate: bool = False) -> str:
+    words = ["the", subj] + (["does", "not"] if negate else []) + [verb, "the", obj, "."]
+    return " ".join(word(w, lang) for w in words)
+
+
+def nli_pairs(n: int, lang: str, seed: int) -> list[tuple[str, str, str]]:
+    """Learnable NLI pairs: entailment = same fact, contradiction = negated fact, neutral = other fact."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        subj, verb, obj = _fact(rng)
+        label = rng.choice(["entailment", "neutral", "contradiction"])
+        premise = _sentence(subj, verb, obj, lang)
+        if label == "entailment":
+            hyp = _sentence(subj, verb, obj, lang)
+        elif label == "contradiction":
+            hyp = _sentence(subj, verb, obj, lang, negate=True)
+        else:
+            other = rng.choice([x for x in NOUNS[:8] if x != obj])
+            hyp = _sentence(subj, verb, other, lang)
+        rows.append((premise, hyp, label))
+    return rows
+
+
+def write_xnli(folder: Path, n_train: int = 256, n_dev: int = 48) -> Path:
+    """``mnli_train.tsv`` (with header) and ``dev-{lang}.tsv`` (no header), as XTREME ships them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "mnli_train.tsv", "w", encoding="utf-8") as f:
+        f.write("sentence1\tsentence2\tlabel\tgenre\n")
+        for p, h, label in nli_pairs(n_train, "en", seed=1):
+            f.write(f"{p}\t{h}\t{label}\tfiction\n")
+    for i, lang in enumerate(LANGS):
+        with open(folder / f"dev-{lang}.tsv", "w", encoding="utf-8") as f:
+            for p, h, label in nli_pairs(n_dev, lang, seed=10 + i):
+                f.write(f"{p}\t{h}\t{label}\n")
+    return folder
+
+
+def ner_sentences(n: int, lang: str, seed: int) -> list[list[tuple[str, str]]]:
+    """Sentences whose animal nouns are PER, city nouns LOC, company nouns ORG."""
+    rng = random.Random(seed)
+    kinds = {"paris": "LOC", "berlin": "LOC", "rome": "LOC", "acme": "ORG", "globex": "ORG"}
+    out = []
+    for _ in range(n):
+        subj, verb = rng.choice(NOUNS), rng.choice(VERBS)
+        obj = rng.choice(NOUNS)
+        sent = []
+        for w in ["the", subj, verb, "the", obj, "."]:
+            tag = "O"
+            if w in NOUNS:
+                tag = "B-" + kinds.get(w, "PER")
+            sent.append((word(w, lang), tag))
+        out.append(sent)
+    return out
+
+
+def write_panx(folder: Path, n_train: int = 200, n_dev: int = 40) -> Path:
+    """``train-en.tsv`` and ``dev-{lang}.tsv``: ``token<TAB>tag`` lines, blank line between sentences."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def dump(path: Path, sentences: list[list[tuple[str, str]]]) -> None:
+        path.write_text("\n\n".join("\n".join(f"{t}\t{g}" for t, g in s) for s in sentences) + "\n", encoding="utf-8")
+
+    dump(folder / "train-en.tsv", ner_sentences(n_train, "en", 1))
+    for i, lang in enumerate(LANGS):
+        dump(folder / f"dev-{lang}.tsv", ner_sentences(n_dev, lang, 10 + i))
+    return folder
+
+
+def squad_json(n: int, lang: str, seed: int) -> dict:
+    """SQuAD-v1.1 JSON: 'the X verb the Y .' contexts; the question asks who verbs the Y."""
+    rng = random.Random(seed)
+    paragraphs = []
+    for i in range(n):
+        facts = [_fact(rng) for _ in range(3)]
+        context = " ".join(_sentence(*f, lang) for f in facts)
+        subj, verb, obj = facts[rng.randrange(3)]
+        answer = word(subj, lang)
+        start = context.index(" ".join([word("the", lang), answer, word(verb, lang)])) + len(word("the", lang)) + 1
+        question = " ".join(word(w, lang) for w in ["who", verb, "the", obj, "?"])
+        paragraphs.append({"context": context, "qas": [{"id": f"{lang}-{seed}-{i}", "question": question,
+                                                        "answers": [{"text": answer, "answer_start": start}]}]})
+    return {"version": "1.1", "data": [{"title": "tiny", "paragraphs": paragraphs}]}
+
+
+def write_qa(folder: Path, n_train: int = 200, n_dev: int = 30) -> Path:
+    """``tydiqa/tydiqa.goldp.en.train.json`` and ``mlqa/dev-context-{l}-question-{l}.json`` as in XTREME."""
+    (folder / "tydiqa").mkdir(parents=True, exist_ok=True)
+    (folder / "mlqa").mkdir(parents=True, exist_ok=True)
+    (folder / "tydiqa" / "tydiqa.goldp.en.train.json").write_text(json.dumps(squad_json(n_train, "en", 1)))
+    for i, lang in enumerate(LANGS):
+        path = folder / "mlqa" / f"dev-context-{lang}-question-{lang}.json"
+        path.write_text(json.dumps(squad_json(n_dev, lang, 10 + i)))
+    return folder

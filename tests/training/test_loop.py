@@ -1,0 +1,113 @@
+"""End-to-end fine-tuning on tiny offline models and fixture files in the real formats."""
+
+import json
+
+import pytest
+
+from xlingual_probe.runs import load_runs
+from xlingual_probe.training import Callback, TrainConfig, train
+from xlingual_probe.utils.io import read_json, read_jsonl
+
+
+def tiny_config(tiny_model, tiny_data, tmp_path, task="xnli", **overrides):
+    values = dict(model=str(tiny_model), task=task, out=str(tmp_path / "run"), data_dir=str(tiny_data),
+                  max_steps=40, batch_size=16, lr=3e-3, eval_every=20, warmup_ratio=0.1, seed=1,
+                  eval_batch_size=32, save_best=False)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.mark.parametrize("task", ["xnli", "panx", "mlqa"])
+def test_run_directory_contract_and_loss_falls(tiny_model, tiny_data, tmp_path, task):
+    config = tiny_config(tiny_model, tiny_data, tmp_path, task=task, max_length=64 if task != "mlqa" else 96)
+    summary = train(config, show_progress=False)
+    run = tmp_path / "run"
+    info = read_json(run / "config.json")
+    assert info["config"]["task"] == task and info["seed"] == 1
+    assert {"torch", "transformers", "python"} <= set(info["versions"])
+    assert "commit" in info["git"]
+    assert info["data"]["languages"] == ["en", "de", "fr"]
+
+    steps = read_jsonl(run / "steps.jsonl")
+    assert [s["step"] for s in steps] == list(range(1, 41))
+    assert all({"loss", "lr"} <= set(s) for s in steps)
+    first, last = steps[:8], steps[-8:]
+    assert sum(s["loss"] for s in last) < 0.8 * sum(s["loss"] for s in first)
+
+    metrics = read_jsonl(run / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [20, 40]
+    for m in metrics:
+        assert set(m["metrics"]) == {"en", "de", "fr"}
+        assert all(0 <= v <= 100 for v in m["metrics"].values())
+        targets = [m["metrics"]["de"], m["metrics"]["fr"]]
+        assert m["source"] == m["metrics"]["en"]
+        assert m["target_mean"] == pytest.approx(sum(targets) / 2)
+        assert m["overall"] == pytest.approx(sum(m["metrics"].values()) / 3)
+        assert m["gap"] == pytest.approx(m["source"] - m["target_mean"])
+    assert summary["final"]["step"] == 40
+    assert summary["best"]["overall"] == max(m["overall"] for m in metrics)
+    assert read_json(run / "summary.json")["method"] == "direct"
+    assert not (run / "checkpoints" / "last").exists()  # a finished run keeps no resumable state
+
+
+def test_same_seed_same_numbers_and_load_runs(tiny_model, tiny_data, tmp_path):
+    a = train(tiny_config(tiny_model, tiny_data, tmp_path / "a", max_steps=20), show_progress=False)
+    b = train(tiny_config(tiny_model, tiny_data, tmp_path / "b", max_steps=20), show_progress=False)
+    assert a["final"]["metrics"] == b["final"]["metrics"]
+    assert read_jsonl(tmp_path / "a/run/steps.jsonl") == read_jsonl(tmp_path / "b/run/steps.jsonl")
+    runs = load_runs([tmp_path / "a", tmp_path / "b"])
+    assert len(runs.configs) == 2 and len(runs.summaries) == 2
+    assert set(runs.metrics["lang"]) == {"en", "de", "fr"}
+    assert len(runs.steps) == 40
+
+
+class KillAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, ctx, step, loss, batch):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_kill_equals_uninterrupted(tiny_model, tiny_data, tmp_path):
+    straight = train(tiny_config(tiny_model, tiny_data, tmp_path / "straight", max_steps=30, eval_every=10),
+                     show_progress=False)
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "killed", max_steps=30, eval_every=10)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, callbacks=[KillAt(15)], show_progress=False)
+    run = tmp_path / "killed/run"
+    assert (run / "checkpoints/last/trainer_state.json").is_file()
+    assert not (run / "summary.json").exists()
+    resumed = train(config, resume=True, show_progress=False)
+    assert resumed["final"]["metrics"] == straight["final"]["metrics"]
+    assert read_jsonl(run / "steps.jsonl") == read_jsonl(tmp_path / "straight/run/steps.jsonl")
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "eval_seconds"} for r in rs]  # noqa: E731
+    assert strip(read_jsonl(run / "metrics.jsonl")) == strip(read_jsonl(tmp_path / "straight/run/metrics.jsonl"))
+    # a finished run is reused, not repeated
+    again = train(config, resume=True, show_progress=False)
+    assert json.dumps(again, sort_keys=True) == json.dumps(read_json(run / "summary.json"), sort_keys=True)
+
+
+def test_existing_output_needs_resume_or_overwrite(tiny_model, tiny_data, tmp_path):
+    from xlingual_probe.utils import UserError
+
+    config = tiny_config(tiny_model, tiny_data, tmp_path, max_steps=2, eval_every=2)
+    train(config, show_progress=False)
+    with pytest.raises(UserError, match="--resume"):
+        train(config, show_progress=False)
+    train(config, overwrite=True, show_progress=False)
+
+
+def test_freeze_and_lr_scale_units(tiny_model, tiny_data, tmp_path):
+    import csv
+
+    config = tiny_config(tiny_model, tiny_data, tmp_path, max_steps=4, eval_every=4, freeze=["0:ffn"],
+                         lr_scale={"top1:attention": 10.0})
+    train(config, show_progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "run/param_groups.csv")))
+    groups = {r["parameter"]: r["group"] for r in rows}
+    assert not any(".layer.0.intermediate" in p or ".layer.0.output.dense" in p for p in groups)
+    assert groups["bert.encoder.layer.1.attention.self.query.weight"] == "top1:attention"
+    step = read_jsonl(tmp_path / "run/steps.jsonl")[2]
+    assert step["group_lr"]["top1:attention"] == pytest.approx(10 * step["group_lr"]["rest"])

@@ -1,0 +1,3 @@
+from xlingual_probe.cli import main
+
+main()

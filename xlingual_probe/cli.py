@@ -1,0 +1,45 @@
+"""The ``xprobe`` command line (also ``xlingual-probe`` and ``python -m xlingual_probe``).
+
+Every subcommand builds a config and calls a library function; problems with the user's input
+become one ``error:`` line and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from xlingual_probe.commands.inspect_model import inspect_command
+from xlingual_probe.commands.train import train_command
+from xlingual_probe.utils.errors import UserError
+
+app = typer.Typer(
+    name="xprobe",
+    help="Analyse and improve zero-shot cross-lingual fine-tuning of multilingual encoders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("train", no_args_is_help=True)(train_command)
+app.command("inspect", no_args_is_help=True)(inspect_command)
+
+
+def main() -> None:
+    """Entry point: run the app, turning :class:`UserError` into a one-line message."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        app()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: unfinished runs can be continued with --resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,108 @@
+"""The training options shared by every command that fine-tunes (``train``, ``probe``, ``compare``).
+
+Each option defaults to ``None`` (= not given), so the value comes from, in order of precedence:
+the command line, the ``--config`` file (YAML or JSON), the command's own defaults, and
+:class:`~xlingual_probe.training.TrainConfig`'s defaults. :func:`with_train_options` adds the options
+to a typer command's signature and hands the command one dict, ``train_opts``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from xlingual_probe.training import TrainConfig, read_config_file
+from xlingual_probe.utils.errors import UserError
+
+_OPTS = "Training options"
+_DATA = "Data options"
+
+
+def _option(name: str, annotation: Any, help: str, panel: str = _OPTS, flag: str | None = None) -> inspect.Parameter:
+    decls = [flag] if flag else [f"--{name.replace('_', '-')}"]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[annotation, typer.Option(*decls, help=help, rich_help_panel=panel,
+                                                                           show_default=False)])
+
+
+TRAIN_OPTIONS: list[inspect.Parameter] = [
+    _option("config", Optional[Path], "YAML/JSON file of options (flags override it).", _OPTS),
+    _option("model", Optional[str], "Hub name, local folder, or 'synthetic'.", _OPTS),
+    _option("task", Optional[str], "xnli, panx, mlqa, xquad, tydiqa, squad-json, classification, synthetic-*.", _DATA),
+    _option("data_dir", Optional[str], "Local data folder (default: $XPROBE_DATA_DIR, else the hub).", _DATA),
+    _option("source_lang", Optional[str], "Fine-tuning language [en].", _DATA),
+    _option("langs", Optional[str], "Comma-separated evaluation languages [all of the task's].", _DATA),
+    _option("train_size", Optional[int], "Seeded subsample of the training set.", _DATA),
+    _option("eval_size", Optional[int], "Seeded subsample per evaluation language.", _DATA),
+    _option("few_shot", Optional[int], "Examples per target language moved from its validation split into training.", _DATA),
+    _option("text_columns", Optional[str], "classification: comma-separated text column(s).", _DATA),
+    _option("label_column", Optional[str], "classification: label column.", _DATA),
+    _option("train_file", Optional[str], "Explicit training file (e.g. SQuAD JSON for QA).", _DATA),
+    _option("max_length", Optional[int], "Tokens per feature [128; QA 384].", _DATA),
+    _option("max_steps", Optional[int], "Number of updates (overrides --epochs).", _OPTS),
+    _option("epochs", Optional[float], "Passes over the training set [1].", _OPTS),
+    _option("batch_size", Optional[int], "Examples per update [32].", _OPTS),
+    _option("eval_batch_size", Optional[int], "Features per evaluation batch [64].", _OPTS),
+    _option("lr", Optional[float], "Peak learning rate [2e-5].", _OPTS),
+    _option("warmup_ratio", Optional[float], "Warm-up fraction of the updates [0.1].", _OPTS),
+    _option("weight_decay", Optional[float], "AdamW weight decay [0].", _OPTS),
+    _option("max_grad_norm", Optional[float], "Gradient clipping (0 = off) [1.0].", _OPTS),
+    _option("eval_every", Optional[int], "Evaluate all languages every N updates [100].", _OPTS),
+    _option("eval_at_start", Optional[bool], "Also evaluate before the first update.", _OPTS,
+            flag="--eval-at-start/--no-eval-at-start"),
+    _option("select_by", Optional[str], "Best checkpoint by 'overall' (paper) or 'source' [overall].", _OPTS),
+    _option("save_every", Optional[int], "Resumable checkpoint every N updates (0 = never) [= eval-every].", _OPTS),
+    _option("save_best", Optional[bool], "Keep the best evaluation's weights [yes].", _OPTS,
+            flag="--save-best/--no-save-best"),
+    _option("seed", Optional[list[int]], "Training seed; repeat for one run per seed [42].", _OPTS),
+    _option("data_seed", Optional[int], "Seed of the data subsampling [0].", _OPTS),
+    _option("precision", Optional[str], "fp32 or bf16 [fp32].", _OPTS),
+    _option("freeze_embeddings", Optional[bool], "Freeze the embeddings (fast on CPU for big vocabularies).", _OPTS,
+            flag="--freeze-embeddings/--no-freeze-embeddings"),
+    _option("trust_remote_code", Optional[bool], "Allow model code from the hub.", _OPTS,
+            flag="--trust-remote-code/--no-trust-remote-code"),
+]
+_LIST_OPTIONS = {"langs", "text_columns"}
+
+
+def with_train_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add :data:`TRAIN_OPTIONS` to ``command``'s CLI signature; it receives them as ``train_opts``."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "train_opts"]
+    names = {p.name for p in TRAIN_OPTIONS}
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        train_opts = {name: kwargs.pop(name) for name in names}
+        return command(train_opts=train_opts, **kwargs)
+
+    params = own + TRAIN_OPTIONS
+    # typer reads the signature and the type hints: both must describe the merged parameters
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def resolve_train_options(train_opts: dict[str, Any], defaults: dict[str, Any] | None = None
+                          ) -> tuple[dict[str, Any], list[int]]:
+    """Merge defaults < config file < flags; returns the TrainConfig values (without seed) and the seeds."""
+    values: dict[str, Any] = dict(defaults or {})
+    if train_opts.get("config") is not None:
+        values.update(read_config_file(train_opts["config"]))
+    values.update({k: v for k, v in train_opts.items() if v is not None and k != "config"})
+    for key in _LIST_OPTIONS:
+        if isinstance(values.get(key), str):
+            values[key] = [x.strip() for x in values[key].split(",") if x.strip()]
+    seeds = values.pop("seed", None)
+    seeds = [42] if seeds in (None, []) else ([seeds] if isinstance(seeds, int) else list(seeds))
+    unknown = set(values) - TrainConfig.field_names()
+    if unknown:
+        raise UserError(f"unknown option(s) in config: {', '.join(sorted(unknown))}")
+    for required in ("model", "task"):
+        if not values.get(required):
+            raise UserError(f"--{required} is required (on the command line or in --config)")
+    return values, seeds

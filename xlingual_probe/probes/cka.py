@@ -1,0 +1,229 @@
+"""Linear CKA: how similar are two sets of representations of the same inputs?
+
+Context:
+    The paper tracks how far the fine-tuned model's hidden states drift from the pre-trained
+    ones, layer by layer (its Figure 6): a layer whose representations stay close to the
+    pre-trained model still carries the multilingual knowledge that zero-shot transfer relies on.
+    The drift is measured with centred kernel alignment (CKA, Kornblith et al. 2019) between the
+    hidden states of each layer of the working model and of a frozen pre-trained copy, computed
+    on the same batch.
+
+Method:
+    With the n examples (tokens or sentences) as rows and the features as columns, centre every
+    column of X (n, d1) and Y (n, d2), then
+
+        CKA(X, Y) = ||YᵀX||²_F / (||XᵀX||_F · ||YᵀY||_F)
+
+    (the feature-space form, cheap when n ≫ d). It lies in [0, 1], equals 1 for X against
+    itself, and is invariant to orthogonal transforms and isotropic scaling of either side, but
+    not to arbitrary invertible linear maps. ``debiased=True`` replaces each ||·||²_F (a biased
+    HSIC estimate) with the unbiased HSIC estimator of Song et al. (2007), exactly as
+    ``feature_space_linear_cka(..., debiased=True)`` of the Kornblith et al. notebook; it removes
+    the upward bias of CKA for small n relative to d, and can be slightly negative.
+
+    Everything is computed in float64 on the CPU, whatever the inputs' dtype and device.
+
+Undefined cases:
+    CKA divides by the spread of each side. When one side has (numerically) zero variance after
+    centring — all rows equal, e.g. a batch of identical sentences mean-pooled — the ratio is
+    0/0. :func:`linear_cka` then raises :class:`CKAUndefinedError` (a ``ValueError``) instead of
+    returning NaN; :func:`layerwise_cka` catches exactly that error and reports ``None`` for the
+    layer, so one degenerate layer never hides the others. "Numerically zero" means the
+    centred Frobenius norm is at most ``1e-10`` times the uncentred one: below that, what is
+    left after centring is rounding noise (float32 hidden states carry ~1e-7 relative precision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["CKAUndefinedError", "layerwise_cka", "linear_cka"]
+
+# relative size of the centred data below which a side counts as having zero variance
+_ZERO_VARIANCE_RTOL = 1e-10
+
+
+class CKAUndefinedError(ValueError):
+    """CKA is 0/0 for these inputs: one side has zero variance after centring."""
+
+
+def _as_float64(a: Any, name: str) -> np.ndarray:
+    if isinstance(a, Tensor):
+        a = a.detach().to(device="cpu", dtype=torch.float64).numpy()
+    else:
+        a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (examples, features); got shape {tuple(a.shape)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} holds NaN or inf values")
+    return a
+
+
+def _centre(a: np.ndarray, name: str) -> np.ndarray:
+    centred = a - a.mean(axis=0, keepdims=True)
+    if np.linalg.norm(centred) <= _ZERO_VARIANCE_RTOL * np.linalg.norm(a):
+        raise CKAUndefinedError(f"CKA undefined: {name} has zero variance (all rows are equal)")
+    return centred
+
+
+def _debiased_dot_product_similarity(
+    xty: float,
+    sum_squared_rows_x: np.ndarray,
+    sum_squared_rows_y: np.ndarray,
+    squared_norm_x: float,
+    squared_norm_y: float,
+    n: int,
+) -> float:
+    # Kornblith et al.'s `_debiased_dot_product_similarity_helper`: the unbiased HSIC estimator
+    # of Song et al. (2007) rewritten for centred features, up to the factor 1 / (n (n - 3)),
+    # which cancels in the CKA ratio.
+    return float(
+        xty
+        - n / (n - 2.0) * sum_squared_rows_x.dot(sum_squared_rows_y)
+        + squared_norm_x * squared_norm_y / ((n - 1) * (n - 2))
+    )
+
+
+def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = False) -> float:
+    """Linear CKA between two representations of the same n examples.
+
+    Args:
+        x: representations ``[n, d1]`` (tensor or array, any dtype/device).
+        y: representations ``[n, d2]`` of the same examples, in the same order.
+        debiased: use the unbiased HSIC estimator (Kornblith et al.'s ``debiased=True``).
+
+    Returns:
+        CKA in [0, 1] (the debiased value may dip slightly below 0).
+
+    Raises:
+        ValueError: inputs are not 2-D, disagree in n, hold NaN/inf, or have too few examples
+            (n < 2; n < 4 when debiased).
+        CKAUndefinedError: one side has zero variance after centring (a ``ValueError`` too).
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((50, 8))
+    >>> round(linear_cka(x, x), 6)
+    1.0
+    >>> q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    >>> round(linear_cka(x, 3.0 * x @ q), 6)  # orthogonal map + isotropic scaling
+    1.0
+    >>> linear_cka(x, np.ones((50, 3)))
+    Traceback (most recent call last):
+    ...
+    xlingual_probe.probes.cka.CKAUndefinedError: CKA undefined: y has zero variance (all rows are equal)
+    """
+    x = _as_float64(x, "x")
+    y = _as_float64(y, "y")
+    n = x.shape[0]
+    if y.shape[0] != n:
+        raise ValueError(f"x and y must hold the same examples: {n} rows against {y.shape[0]}")
+    min_n = 4 if debiased else 2
+    if n < min_n:
+        raise ValueError(f"{'debiased ' if debiased else ''}CKA needs at least {min_n} examples; got {n}")
+    x = _centre(x, "x")
+    y = _centre(y, "y")
+
+    dot_product_similarity = float(np.linalg.norm(y.T @ x) ** 2)
+    normalization_x = float(np.linalg.norm(x.T @ x))
+    normalization_y = float(np.linalg.norm(y.T @ y))
+
+    if debiased:
+        sum_squared_rows_x = np.einsum("ij,ij->i", x, x)
+        sum_squared_rows_y = np.einsum("ij,ij->i", y, y)
+        squared_norm_x = float(sum_squared_rows_x.sum())
+        squared_norm_y = float(sum_squared_rows_y.sum())
+        dot_product_similarity = _debiased_dot_product_similarity(
+            dot_product_similarity, sum_squared_rows_x, sum_squared_rows_y, squared_norm_x, squared_norm_y, n
+        )
+        hsic_xx = _debiased_dot_product_similarity(
+            normalization_x**2, sum_squared_rows_x, sum_squared_rows_x, squared_norm_x, squared_norm_x, n
+        )
+        hsic_yy = _debiased_dot_product_similarity(
+            normalization_y**2, sum_squared_rows_y, sum_squared_rows_y, squared_norm_y, squared_norm_y, n
+        )
+        # the unbiased estimate of a side's self-similarity can fall to <= 0 for degenerate data
+        for name, hsic in (("x", hsic_xx), ("y", hsic_yy)):
+            if not hsic > 0:
+                raise CKAUndefinedError(
+                    f"CKA undefined: the debiased HSIC of {name} with itself is {hsic:.3g} (not positive)"
+                )
+        normalization_x = float(np.sqrt(hsic_xx))
+        normalization_y = float(np.sqrt(hsic_yy))
+
+    return dot_product_similarity / (normalization_x * normalization_y)
+
+
+def _pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
+    # [batch, seq, d] -> [n, d]: the rows CKA compares
+    if pooling == "tokens":
+        return hidden[mask]
+    weights = mask.to(device=hidden.device, dtype=torch.float64).unsqueeze(-1)
+    return (hidden.to(torch.float64) * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def layerwise_cka(
+    hidden_a: Sequence[Tensor],
+    hidden_b: Sequence[Tensor],
+    attention_mask: Tensor | None = None,
+    pooling: Literal["tokens", "mean"] = "tokens",
+    debiased: bool = False,
+) -> list[float | None]:
+    """Per-layer linear CKA between two models' hidden states on the same batch.
+
+    Args:
+        hidden_a: one ``[batch, seq, d_a]`` tensor per layer (e.g. ``output.hidden_states``).
+        hidden_b: one ``[batch, seq, d_b]`` tensor per layer, same batch, same number of layers.
+        attention_mask: ``[batch, seq]``, nonzero for real tokens; ``None`` counts every token.
+        pooling: ``tokens`` compares every token under the mask (one row per token); ``mean``
+            compares mask-weighted mean-pooled sentences (one row per sentence).
+        debiased: use the unbiased HSIC estimator.
+
+    Returns:
+        One CKA per layer; ``None`` for a layer where CKA is undefined (zero variance).
+
+    Raises:
+        ValueError: mismatched layer counts or shapes, an unknown pooling, a sentence with no
+            tokens under the mask (``mean``), or too few rows for CKA.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> h = [torch.randn(2, 5, 4, generator=g) for _ in range(3)]
+    >>> mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    >>> [round(v, 6) for v in layerwise_cka(h, h, mask)]
+    [1.0, 1.0, 1.0]
+    >>> layerwise_cka([torch.zeros(2, 5, 4)], h[:1], mask)
+    [None]
+    """
+    if pooling not in ("tokens", "mean"):
+        raise ValueError(f"pooling must be 'tokens' or 'mean'; got {pooling!r}")
+    if len(hidden_a) != len(hidden_b):
+        raise ValueError(f"layer counts differ: {len(hidden_a)} against {len(hidden_b)}")
+    results: list[float | None] = []
+    for layer, (a, b) in enumerate(zip(hidden_a, hidden_b)):
+        if a.ndim != 3 or b.ndim != 3 or a.shape[:2] != b.shape[:2]:
+            raise ValueError(
+                f"layer {layer}: hidden states must be [batch, seq, d] with the same batch and seq; "
+                f"got {tuple(a.shape)} and {tuple(b.shape)}"
+            )
+        if attention_mask is None:
+            mask = torch.ones(a.shape[:2], dtype=torch.bool, device=a.device)
+        else:
+            if tuple(attention_mask.shape) != tuple(a.shape[:2]):
+                raise ValueError(
+                    f"attention_mask has shape {tuple(attention_mask.shape)}; expected {tuple(a.shape[:2])}"
+                )
+            mask = attention_mask.to(device=a.device) != 0
+        if pooling == "mean" and not bool(mask.any(dim=1).all()):
+            raise ValueError("mean pooling: a sentence has no tokens under the attention mask")
+        with torch.no_grad():
+            rows_a = _pool(a.detach(), mask, pooling)
+            rows_b = _pool(b.detach(), mask.to(b.device), pooling)
+        try:
+            results.append(linear_cka(rows_a, rows_b, debiased=debiased))
+        except CKAUndefinedError:
+            results.append(None)
+    return results

@@ -1,0 +1,192 @@
+"""The run directory: the contract between training, probes, selection and figures.
+
+Every fine-tuning run writes one folder; everything downstream reads only these files (metrics on a
+0–100 scale, steps counted in optimizer updates, 1-based)::
+
+    config.json        written first. Keys: ``schema_version``, ``config`` (the resolved TrainConfig),
+                       ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
+                       ``device`` (type, number of processes), ``data`` (train size, eval size per
+                       language, languages, metric), ``model_map`` (layers), extra keys of a method.
+    steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy
+                       was fed), ``lr`` (the scheduled rate before multipliers); with parameter
+                       groups also ``group_lr`` {group: rate}; policy runs add ``phase``, ``phi``, ``K``.
+    metrics.jsonl      one object per evaluation: ``step``, ``loss`` (mean training loss since the
+                       previous evaluation; ``null`` at step 0), ``metrics`` {lang: primary metric},
+                       ``source``, ``target_mean``, ``overall``, ``gap`` (= source − target_mean),
+                       ``details`` {lang: {metric: value}} and ``eval_seconds``.
+    param_groups.csv   group, lr_scale, parameter name: which parameter got which multiplier.
+    summary.json       written last (its presence means the run finished): ``best`` and ``final``
+                       (evaluation records as in metrics.jsonl), ``select_by``, ``wall_seconds``,
+                       ``train_seconds``, ``eval_seconds``, ``method``, ``seed``, ``steps``.
+    checkpoints/last/  resumable state (Accelerate state: model safetensors, optimizer, RNG;
+                       ``trainer_state.json``); present while a run can be resumed.
+    checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
+    cka.jsonl          (CKA probe) one object per layer and probe step: ``step``, ``layer``, ``cka``.
+
+>>> RunFiles("runs/x").metrics.name
+'metrics.jsonl'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, TypedDict
+
+import pandas as pd
+
+from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.io import read_json, read_jsonl
+
+SCHEMA_VERSION = 1
+
+
+class EvalRecord(TypedDict):
+    """One line of ``metrics.jsonl``."""
+
+    step: int
+    loss: float | None
+    metrics: dict[str, float]
+    source: float
+    target_mean: float | None
+    overall: float
+    gap: float | None
+    details: dict[str, dict[str, float]]
+    eval_seconds: float
+
+
+class Summary(TypedDict):
+    """``summary.json``."""
+
+    best: EvalRecord
+    final: EvalRecord
+    select_by: str
+    wall_seconds: float
+    train_seconds: float
+    eval_seconds: float
+    method: str
+    seed: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Paths of the files of one run directory."""
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def steps(self) -> Path:
+        return self.root / "steps.jsonl"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def param_groups(self) -> Path:
+        return self.root / "param_groups.csv"
+
+    @property
+    def cka(self) -> Path:
+        return self.root / "cka.jsonl"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "last"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "best"
+
+    def is_finished(self) -> bool:
+        return self.summary.is_file()
+
+
+def summarise_scores(scores: dict[str, float], source_lang: str) -> dict[str, float | None]:
+    """Source, target mean, overall (mean over all languages) and gap from per-language scores.
+
+    >>> summarise_scores({"en": 90.0, "de": 80.0, "sw": 60.0}, "en")
+    {'source': 90.0, 'target_mean': 70.0, 'overall': 76.66666666666667, 'gap': 20.0}
+    """
+    source = scores[source_lang]
+    targets = [v for lang, v in scores.items() if lang != source_lang]
+    target_mean = sum(targets) / len(targets) if targets else None
+    return {
+        "source": source,
+        "target_mean": target_mean,
+        "overall": sum(scores.values()) / len(scores),
+        "gap": None if target_mean is None else source - target_mean,
+    }
+
+
+@dataclass
+class Runs:
+    """The tables of one or more run directories (``load_runs``). Each row carries ``run`` (the folder)."""
+
+    configs: pd.DataFrame  # one row per run: flattened config + seed + method
+    steps: pd.DataFrame  # one row per update
+    metrics: pd.DataFrame  # one row per (evaluation, language): step, lang, value, source, ..., gap
+    summaries: pd.DataFrame  # one row per finished run: best_/final_ overall, source, target_mean, gap
+    cka: pd.DataFrame  # one row per (probe step, layer), empty when no CKA was recorded
+
+
+def _run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    found = []
+    for path in map(Path, paths):
+        if (path / "config.json").is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(p.parent for p in path.rglob("config.json") if "checkpoints" not in p.parts))
+        else:
+            raise UserError(f"not a run directory: {path}")
+    if not found:
+        raise UserError("no run directories (folders with a config.json) found")
+    return found
+
+
+def load_runs(paths: str | Path | Iterable[str | Path]) -> Runs:
+    """Read run directories (or folders containing them) into pandas DataFrames.
+
+    Args:
+        paths: a run directory, a folder of run directories (searched recursively), or several.
+
+    Returns:
+        A :class:`Runs` of DataFrames; metrics are in long form (one row per language).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    configs, steps, metrics, summaries, cka = [], [], [], [], []
+    for run in _run_dirs(paths):
+        files = RunFiles(run)
+        cfg = read_json(files.config)
+        configs.append({"run": str(run), "seed": cfg.get("seed"), **cfg.get("config", {})})
+        if files.steps.is_file():
+            steps.extend({"run": str(run), **r} for r in read_jsonl(files.steps))
+        if files.metrics.is_file():
+            for rec in read_jsonl(files.metrics):
+                common = {k: rec.get(k) for k in ("step", "loss", "source", "target_mean", "overall", "gap")}
+                for lang, value in rec["metrics"].items():
+                    metrics.append({"run": str(run), **common, "lang": lang, "value": value})
+        if files.summary.is_file():
+            summary = read_json(files.summary)
+            row = {"run": str(run), "method": summary.get("method"), "seed": summary.get("seed"),
+                   "wall_seconds": summary.get("wall_seconds")}
+            for which in ("best", "final"):
+                for key in ("step", "source", "target_mean", "overall", "gap"):
+                    row[f"{which}_{key}"] = summary[which].get(key)
+            summaries.append(row)
+        if files.cka.is_file():
+            cka.extend({"run": str(run), **r} for r in read_jsonl(files.cka))
+    return Runs(*(pd.DataFrame(rows) for rows in (configs, steps, metrics, summaries, cka)))

@@ -1,0 +1,121 @@
+"""The synthetic world's downstream tasks, registered as ``synthetic-nli``, ``synthetic-ner``, ``synthetic-qa``.
+
+Each subclasses the benchmark task whose schema it copies (XNLI's sentence-pair classification,
+PAN-X's token classification, MLQA's extractive QA) and only overrides ``load``: examples are
+generated from the world config (no files; ``DataOptions.data_dir`` is ignored). The training split
+is in the source language only; the evaluation split (``validation`` by default, ``test`` on
+request) exists in every language and is parallel across languages. ``train_size`` / ``eval_size``
+set how many examples are generated (defaults from the :class:`WorldConfig`), and ``langs``,
+``source_lang`` and ``few_shot`` work as for the real benchmarks.
+
+>>> from xlingual_probe.tasks import get_task
+>>> data = get_task("synthetic-nli").load(DataOptions(train_size=30, eval_size=6, langs=["n1"]))
+>>> list(data.eval), len(data.train), data.labels
+(['en', 'n1'], 30, ['entailment', 'neutral', 'contradiction'])
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+import datasets
+
+from xlingual_probe.synthetic.examples import NER_LABELS, NLI_LABELS, ner_examples, nli_examples, qa_examples
+from xlingual_probe.synthetic.presets import get_preset
+from xlingual_probe.synthetic.world import DEFAULT_LANGUAGES, World, WorldConfig, build_world
+from xlingual_probe.tasks._base import TASKS, DataOptions, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks.classification import SentenceClassificationTask
+from xlingual_probe.tasks.panx import TokenClassificationTask, token_features
+from xlingual_probe.tasks.qa import QATask
+from xlingual_probe.tasks.qa_data import QA_FEATURES
+from xlingual_probe.utils.errors import UserError
+
+Generator = Callable[[World, str, int, str], list[dict]]
+
+
+class SyntheticTaskMixin:
+    """World handling and loading shared by the three synthetic tasks.
+
+    Args:
+        config: the world (default: preset ``default``; every preset shares its lexicon and languages).
+        eval_split: ``"validation"`` or ``"test"`` (generated from different seeds).
+    """
+
+    name: ClassVar[str]
+    generate: ClassVar[Generator]
+    size_fields: ClassVar[tuple[str, str]]  # WorldConfig fields of the default train / eval sizes
+    label_list: ClassVar[list[str] | None] = None
+    languages: ClassVar[tuple[str, ...]] = tuple(spec.code for spec in DEFAULT_LANGUAGES)  # default world
+
+    def __init__(self, config: WorldConfig | None = None, eval_split: str = "validation"):
+        if eval_split not in ("validation", "test"):
+            raise UserError(f"synthetic tasks have the evaluation splits validation and test, not {eval_split!r}")
+        self.config = config or get_preset("default")
+        self.eval_split = eval_split
+        self._world: World | None = None
+
+    @property
+    def world(self) -> World:
+        if self._world is None:
+            self._world = build_world(self.config)
+        return self._world
+
+    def features(self) -> datasets.Features | None:
+        return None
+
+    def load(self, opts: DataOptions) -> TaskData:
+        world = self.world
+        langs = resolve_languages(world.languages, opts, self.name)
+        n_train = opts.train_size or getattr(self.config, self.size_fields[0])
+        # few-shot examples leave the evaluation split, so generate them on top of eval_size
+        n_eval = (opts.eval_size or getattr(self.config, self.size_fields[1])) + max(opts.few_shot, 0)
+        gen = type(self).generate
+        features = self.features()
+        train = datasets.Dataset.from_list(gen(world, "train", n_train, opts.source_lang), features=features)
+        eval_sets = {lang: datasets.Dataset.from_list(gen(world, self.eval_split, n_eval, lang), features=features)
+                     for lang in langs}
+        data = finish_task_data(train, eval_sets, opts, self.label_list)
+        data.info.update(synthetic_world=self.config.config_hash(), eval_split=self.eval_split,
+                         distances={spec.code: spec.mutation for spec in self.config.languages})
+        return data
+
+
+@TASKS.register("synthetic-nli")
+class SyntheticNLITask(SyntheticTaskMixin, SentenceClassificationTask):
+    """Sentence-pair inference (entailment / neutral / contradiction) in the synthetic world."""
+
+    name = "synthetic-nli"
+    generate = staticmethod(nli_examples)
+    size_fields = ("nli_train", "nli_eval")
+    label_list = NLI_LABELS
+
+    def features(self) -> datasets.Features:
+        return datasets.Features({"text": datasets.Value("string"), "text_pair": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=NLI_LABELS)})
+
+
+@TASKS.register("synthetic-ner")
+class SyntheticNERTask(SyntheticTaskMixin, TokenClassificationTask):
+    """Entity tagging (IOB2, PER/ORG/LOC) in the synthetic world."""
+
+    name = "synthetic-ner"
+    generate = staticmethod(ner_examples)
+    size_fields = ("ner_train", "ner_eval")
+    labels = NER_LABELS
+    label_list = NER_LABELS
+
+    def features(self) -> datasets.Features:
+        return token_features(NER_LABELS)
+
+
+@TASKS.register("synthetic-qa")
+class SyntheticQATask(SyntheticTaskMixin, QATask):
+    """Extractive span QA (who / where / what questions about a context of facts) in the synthetic world."""
+
+    name = "synthetic-qa"
+    generate = staticmethod(qa_examples)
+    size_fields = ("qa_train", "qa_eval")
+    default_max_length: ClassVar[int] = 256  # contexts are short; the encoder has 512 positions
+
+    def features(self) -> datasets.Features:
+        return QA_FEATURES

@@ -1,0 +1,275 @@
+"""Token classification (NER) and PAN-X / WikiANN, scored by entity-level F1 as XTREME does.
+
+Raw examples have two columns: ``tokens`` (the words of a sentence) and ``ner_tags`` (one class id per
+word, an index into :attr:`TaskData.labels`). :class:`TokenClassificationTask` holds everything but
+loading, so another NER set only implements :meth:`~TokenClassificationTask.load`.
+
+Encoding follows XTREME's ``run_tag.py``: words are tokenised with ``is_split_into_words=True``, only the
+first sub-token of each word carries the word's label and every other position gets ``-100`` (ignored
+by the loss and by scoring). Features are truncated to ``max_length``; as in XTREME, words cut off by
+truncation have no labelled position and are dropped from both the gold and the predicted sequence, and
+so are words the tokenizer maps to no token at all (XTREME maps those to ``<unk>`` instead; they are
+rare, e.g. a lone zero-width space). Scoring is seqeval's ``f1_score`` in its default (conlleval) mode
+over the IOB2 tag strings of every sentence of a language, with precision and recall, on 0–100.
+
+PAN-X sources:
+    * Hugging Face hub: ``google/xtreme``, configs ``PAN-X.{lang}`` (train split of the source language,
+      validation split of every evaluated language); ``--task wikiann`` reads ``unimelb-nlp/wikiann``
+      (configs ``{lang}``) the same way.
+    * Local XTREME files in a folder (or its ``panx/`` sub-folder): ``train-{source}.tsv`` and
+      ``dev-{lang}.tsv``, one ``token<TAB>tag`` per line and a blank line between sentences. The
+      languages on offer are those with a dev file; test files are not read (XTREME strips their
+      labels). XTREME's raw files prefix every token with its language (``en:Paris``); a file whose
+      tokens all carry the ``{lang}:`` prefix has it removed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+from transformers import DataCollatorForTokenClassification
+
+from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.utils.errors import UserError
+
+IGNORE_INDEX = -100  # label of positions the loss and the metric skip (PyTorch's CrossEntropyLoss default)
+
+PANX_LANGUAGES = (
+    "en", "af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id", "it",
+    "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl", "tr",
+    "ur", "vi", "yo", "zh",
+)  # the 40 PAN-X languages of XTREME
+PANX_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]  # the hub's ClassLabel order
+
+
+def token_features(labels: list[str]) -> datasets.Features:
+    """The raw schema of token classification examples: ``tokens`` and ``ner_tags`` (ids into ``labels``)."""
+    return datasets.Features({
+        "tokens": datasets.List(datasets.Value("string")),
+        "ner_tags": datasets.List(datasets.ClassLabel(names=list(labels))),
+    })
+
+
+def first_subtoken_labels(word_ids: list[int | None], tags: list[int]) -> tuple[list[int], list[int]]:
+    """Labels of one feature: the word's tag on its first sub-token, ``-100`` elsewhere.
+
+    Args:
+        word_ids: the word index of every token position (``None`` for special tokens), as given by a
+            fast tokenizer's ``word_ids()``.
+        tags: the tag id of every word of the sentence.
+
+    Returns:
+        The label of every position, and the index of the word behind each labelled position (words
+        cut by truncation or mapped to no token do not appear).
+
+    >>> first_subtoken_labels([None, 0, 1, 1, 2, None], [3, 0, 5])
+    ([-100, 3, 0, -100, 5, -100], [0, 1, 2])
+    """
+    labels, kept, previous = [], [], None
+    for word in word_ids:
+        if word is None or word == previous:
+            labels.append(IGNORE_INDEX)
+        else:
+            labels.append(tags[word])
+            kept.append(word)
+        previous = word
+    return labels, kept
+
+
+class TokenClassificationTask(Task):
+    """Shared encoding, batching and seqeval scoring of NER tasks; subclasses implement ``load``.
+
+    ``load`` must return examples with the columns ``tokens`` (``list[str]``) and ``ner_tags``
+    (``list[int]``) and ``TaskData.labels`` naming the IOB2 tags. :meth:`score` reads the tag names
+    from the ``ClassLabel`` of ``ner_tags`` when it has one (see :func:`token_features`), else from
+    the class attribute :attr:`labels` (PAN-X's tags unless a subclass sets others).
+    """
+
+    head = "token"
+    metric = "f1"
+    labels: ClassVar[list[str]] = PANX_LABELS  # tag names when the ner_tags feature does not carry them
+
+    def label_names(self, examples: datasets.Dataset) -> list[str]:
+        """The IOB2 tag names behind the ids of ``examples["ner_tags"]``."""
+        inner = getattr(examples.features.get("ner_tags"), "feature", None)
+        if isinstance(inner, datasets.ClassLabel):
+            return list(inner.names)
+        return list(self.labels)
+
+    def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
+        """Tokenise word lists; evaluation features also keep ``example_id`` and ``word_index``.
+
+        ``word_index`` holds, for each labelled position in order, the index of its word in the
+        example, so a word-level sequence can be rebuilt (and truncated words counted).
+        """
+        if not getattr(tokenizer, "is_fast", False):
+            raise UserError("token classification needs a fast tokenizer (one backed by `tokenizers`) "
+                            "to align words with sub-tokens")
+
+        def tokenize(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+            enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+            aligned = [first_subtoken_labels(enc.word_ids(i), tags) for i, tags in enumerate(batch["ner_tags"])]
+            enc["labels"] = [labels for labels, _ in aligned]
+            if not train:
+                enc["example_id"] = indices
+                enc["word_index"] = [kept for _, kept in aligned]
+            return enc
+
+        return examples.map(tokenize, batched=True, with_indices=True, remove_columns=examples.column_names,
+                            desc="tokenising", load_from_cache_file=False)
+
+    def model_columns(self, train: bool) -> list[str]:
+        """Model inputs and ``labels``; ``example_id`` / ``word_index`` stay with the features for scoring."""
+        return ["input_ids", "attention_mask", "token_type_ids", "labels"]
+
+    def collator(self, tokenizer):
+        return DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
+
+    def predictions(self, outputs, batch: dict[str, Any]) -> list[list[int]]:
+        """Per feature, the argmax tag id at every labelled position (``labels != -100``), in order.
+
+        ``outputs.logits`` is ``[batch, seq, num_labels]`` and ``batch["labels"]`` ``[batch, seq]``.
+        """
+        predicted = outputs.logits.argmax(dim=-1).tolist()
+        gold = batch["labels"].tolist()
+        return [[p for p, g in zip(row_p, row_g) if g != IGNORE_INDEX] for row_p, row_g in zip(predicted, gold)]
+
+    def score(self, predictions: list[list[int]], features: datasets.Dataset, examples: datasets.Dataset,
+              lang: str) -> dict[str, float]:
+        """Entity-level F1, precision and recall (seqeval default mode, 0–100) over all sentences.
+
+        Gold tags are the feature labels at the labelled positions, i.e. the tags of the words that
+        survived truncation; predictions must follow the same positions (see :meth:`predictions`).
+        """
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        names = self.label_names(examples)
+        gold_rows = features["labels"]
+        if len(predictions) != len(gold_rows):
+            raise ValueError(f"{lang}: {len(predictions)} predictions for {len(gold_rows)} features")
+        y_true, y_pred = [], []
+        for i, (pred, gold) in enumerate(zip(predictions, gold_rows)):
+            gold = [g for g in gold if g != IGNORE_INDEX]
+            if len(pred) != len(gold):
+                raise ValueError(f"{lang}: feature {i} has {len(gold)} labelled positions but {len(pred)} predictions")
+            y_true.append([names[g] for g in gold])
+            y_pred.append([names[p] for p in pred])
+        # zero_division=0 is what seqeval's "warn" returns, without the warning (e.g. no entity predicted)
+        return {
+            "f1": 100.0 * float(f1_score(y_true, y_pred, zero_division=0)),
+            "precision": 100.0 * float(precision_score(y_true, y_pred, zero_division=0)),
+            "recall": 100.0 * float(recall_score(y_true, y_pred, zero_division=0)),
+        }
+
+
+def read_conll(path: Path, labels: list[str], lang: str | None = None) -> datasets.Dataset:
+    """Read a ``token<TAB>tag`` file (blank line between sentences) into ``tokens``/``ner_tags``.
+
+    A file whose every token starts with ``{lang}:`` (XTREME's raw PAN-X files) has the prefix removed.
+
+    Raises:
+        UserError: on a line without a tab, an unknown tag, an unreadable or empty file.
+    """
+    index = {name: i for i, name in enumerate(labels)}
+    sentences: list[tuple[list[str], list[int]]] = []
+    tokens: list[str] = []
+    tags: list[int] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, start=1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    if tokens:
+                        sentences.append((tokens, tags))
+                        tokens, tags = [], []
+                    continue
+                parts = line.split("\t")
+                if len(parts) < 2:
+                    raise UserError(f"{path}:{line_no}: expected token<TAB>tag, got {line[:60]!r}")
+                tag = parts[-1].strip()
+                if tag not in index:
+                    raise UserError(f"{path}:{line_no}: unknown tag {tag!r} (expected one of {', '.join(labels)})")
+                tokens.append(parts[0])
+                tags.append(index[tag])
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if tokens:
+        sentences.append((tokens, tags))
+    if not sentences:
+        raise UserError(f"{path} holds no sentences")
+    prefix = f"{lang}:" if lang else None
+    if prefix and all(t.startswith(prefix) for words, _ in sentences for t in words):
+        sentences = [([t[len(prefix):] for t in words], ids) for words, ids in sentences]
+    return datasets.Dataset.from_dict(
+        {"tokens": [words for words, _ in sentences], "ner_tags": [ids for _, ids in sentences]},
+        features=token_features(labels))
+
+
+@TASKS.register("panx")
+class PanXTask(TokenClassificationTask):
+    """PAN-X (WikiANN) NER in XTREME's 40 languages, from the hub or local XTREME files."""
+
+    name = "panx"
+    languages = PANX_LANGUAGES
+    labels = PANX_LABELS
+    hub_path: ClassVar[str] = "google/xtreme"
+    hub_config: ClassVar[str] = "PAN-X.{lang}"
+    folder_names: ClassVar[tuple[str, ...]] = ("panx",)  # sub-folders of --data-dir tried first
+
+    def load(self, opts: DataOptions) -> TaskData:
+        root = opts.resolved_data_dir()
+        if root is None:
+            return self._load_hub(opts)
+        folder = next((root / n for n in self.folder_names if (root / n).is_dir()), root)
+        available = sorted(m.group(1) for p in folder.glob("dev-*.tsv")
+                           if (m := re.fullmatch(r"dev-(.+)\.tsv", p.name)))
+        if not available:
+            raise UserError(f"no {self.name} dev files (dev-{{lang}}.tsv) in {folder}")
+        langs = resolve_languages(available, opts, self.name)
+        train = read_conll(self._train_file(folder, opts), self.labels, opts.source_lang)
+        eval_sets = {lang: read_conll(folder / f"dev-{lang}.tsv", self.labels, lang) for lang in langs}
+        return finish_task_data(train, eval_sets, opts, list(self.labels))
+
+    def _train_file(self, folder: Path, opts: DataOptions) -> Path:
+        if opts.train_file:
+            given = Path(opts.train_file).expanduser()
+            for path in (given, folder / given):
+                if path.is_file():
+                    return path
+            raise UserError(f"training file not found: {opts.train_file}")
+        path = folder / f"train-{opts.source_lang}.tsv"
+        if not path.is_file():
+            raise UserError(f"no {self.name} training file in {folder} (expected train-{opts.source_lang}.tsv)")
+        return path
+
+    def _load_hub(self, opts: DataOptions) -> TaskData:
+        langs = resolve_languages(self.languages, opts, self.name)
+
+        def load_split(lang: str, split: str) -> datasets.Dataset:
+            config = self.hub_config.format(lang=lang)
+            try:
+                ds = datasets.load_dataset(self.hub_path, config, split=split)
+            except Exception as exc:  # noqa: BLE001  (network, missing config, auth: all end the run alike)
+                raise UserError(f"cannot load {self.hub_path} ({config}, {split}) from the Hugging Face hub: "
+                                f"{type(exc).__name__} (or pass --data-dir with local files)") from None
+            names = getattr(ds.features["ner_tags"], "feature", None)
+            if getattr(names, "names", None) != self.labels:
+                raise UserError(f"{self.hub_path} ({lang}): unexpected tag set {names}; expected {self.labels}")
+            return ds.select_columns(["tokens", "ner_tags"]).cast(token_features(self.labels))
+
+        train = load_split(opts.source_lang, "train")
+        eval_sets = {lang: load_split(lang, "validation") for lang in langs}
+        return finish_task_data(train, eval_sets, opts, list(self.labels))
+
+
+@TASKS.register("wikiann")
+class WikiANNTask(PanXTask):
+    """PAN-X read from ``unimelb-nlp/wikiann`` (same data, tags and languages; local files as PAN-X)."""
+
+    name = "wikiann"
+    hub_path = "unimelb-nlp/wikiann"
+    hub_config = "{lang}"
+    folder_names = ("wikiann", "panx")

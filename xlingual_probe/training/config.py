@@ -1,0 +1,149 @@
+"""The configuration of one fine-tuning run (``xprobe train ...``), resolved and saved in ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xlingual_probe.utils.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a fine-tuning run. Same config + seed on CPU ⇒ same numbers.
+
+    Attributes:
+        model: Hugging Face model name, local checkpoint folder, or ``synthetic``.
+        task: registered task name (``xnli``, ``panx``, ``mlqa``, ``classification``, ...).
+        out: the run directory to write.
+        data_dir: local data folder; ``None`` loads from the hub (or ``$XPROBE_DATA_DIR``).
+        source_lang: fine-tuning language.
+        langs: evaluation languages; ``None`` = every language of the task.
+        train_size: seeded subsample of the training set (examples).
+        eval_size: seeded subsample of each language's evaluation set (examples).
+        few_shot: examples per target language moved from its validation split into training.
+        text_columns: bring-your-own classification: text column(s).
+        label_column: bring-your-own classification: label column.
+        train_file: explicit training file (e.g. a SQuAD JSON for QA).
+        max_length: tokens per feature; ``None`` = the task's default (128; 384 for QA).
+        max_steps: number of updates; ``None`` = ``epochs`` over the training set.
+        epochs: passes over the training set when ``max_steps`` is not set.
+        batch_size: examples (features) per update, summed over all processes.
+        eval_batch_size: features per evaluation batch (per process).
+        lr: peak learning rate of the linear warm-up + linear decay schedule.
+        warmup_ratio: fraction of the updates spent warming up.
+        weight_decay: AdamW weight decay (not applied to biases and LayerNorm weights).
+        max_grad_norm: gradient-norm clipping threshold (``0`` disables clipping).
+        eval_every: evaluate every language's validation set every this many updates (and at the end).
+        eval_at_start: also evaluate the untouched model at update 0.
+        select_by: ``overall`` (mean over all languages, the paper's choice) or ``source`` picks
+            the best evaluation.
+        save_every: write a resumable checkpoint every this many updates (``None`` = ``eval_every``;
+            ``0`` = never).
+        save_best: keep the weights of the best evaluation in ``checkpoints/best`` (safetensors).
+        seed: training seed (head initialisation, dropout, data order).
+        data_seed: seed of the data subsampling (shared by all training seeds).
+        precision: ``fp32`` or ``bf16`` (mixed precision through Accelerate).
+        freeze_embeddings: keep the embedding parameters fixed (a large saving for big vocabularies).
+        freeze: units frozen during fine-tuning (unit syntax: see ``models.parse_unit``).
+        reinit: units re-initialised with the model's own ``_init_weights`` before fine-tuning.
+        lr_scale: constant learning-rate multipliers per unit, e.g. ``{"top2:attention": 10}``.
+        method: name of the fine-tuning method, recorded in the summary (``direct`` for DF).
+        trust_remote_code: allow model code from the hub (off unless asked for).
+    """
+
+    model: str
+    task: str
+    out: str
+    data_dir: str | None = None
+    source_lang: str = "en"
+    langs: list[str] | None = None
+    train_size: int | None = None
+    eval_size: int | None = None
+    few_shot: int = 0
+    text_columns: list[str] | None = None
+    label_column: str | None = None
+    train_file: str | None = None
+    max_length: int | None = None
+    max_steps: int | None = None
+    epochs: float = 1.0
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    eval_every: int = 100
+    eval_at_start: bool = False
+    select_by: str = "overall"
+    save_every: int | None = None
+    save_best: bool = True
+    seed: int = 42
+    data_seed: int = 0
+    precision: str = "fp32"
+    freeze_embeddings: bool = False
+    freeze: list[str] = field(default_factory=list)
+    reinit: list[str] = field(default_factory=list)
+    lr_scale: dict[str, float] = field(default_factory=dict)
+    method: str = "direct"
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size > 0, "--batch-size must be positive"),
+            (self.eval_batch_size > 0, "--eval-batch-size must be positive"),
+            (self.lr > 0, "--lr must be positive"),
+            (self.eval_every > 0, "--eval-every must be positive"),
+            (self.max_steps is None or self.max_steps > 0, "--max-steps must be positive"),
+            (self.epochs > 0, "--epochs must be positive"),
+            (0 <= self.warmup_ratio < 1, "--warmup-ratio must be in [0, 1)"),
+            (self.select_by in ("overall", "source"), "--select-by must be 'overall' or 'source'"),
+            (self.precision in ("fp32", "bf16"), "--precision must be 'fp32' or 'bf16'"),
+            (self.few_shot >= 0, "--few-shot must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    @property
+    def checkpoint_every(self) -> int:
+        return self.eval_every if self.save_every is None else self.save_every
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        unknown = set(values) - cls.field_names()
+        if unknown:
+            raise UserError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file (YAML through ``safe_load``); keys use ``_`` or ``-``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UserError(f"{path} must hold a mapping of option names to values")
+    return {str(k).replace("-", "_"): v for k, v in values.items()}

@@ -1,0 +1,97 @@
+"""NoisyTune (Wu et al., ACL 2022): perturb the pre-trained weights before fine-tuning.
+
+Context:
+    NoisyTune is one of the paper's baselines. Pre-trained models can overfit the pre-training
+    objective; adding a little matrix-wise noise, scaled to each parameter's own spread, before
+    fine-tuning helps the model explore and slightly improves downstream results.
+
+Method:
+    For every pre-trained parameter θ (in ``model.named_parameters()`` order)
+
+        θ ← θ + U(−λ/2, λ/2) · std(θ),    λ = 0.15 by default,
+
+    with fresh uniform noise per element and ``std`` the (unbiased) standard deviation of all of
+    θ's elements, exactly as NoisyTune's reference code ``(torch.rand(size) - 0.5) * λ * std(θ)``.
+    "Matrix" means every parameter tensor with more than one element — biases and LayerNorm
+    vectors included, since the reference code perturbs every parameter. Skipped:
+
+    * the task head (``head_names``: newly initialised, not pre-trained);
+    * tensors with a single element (no standard deviation) or non-floating dtypes;
+    * constant tensors (all elements equal, so std = 0: e.g. LayerNorm biases still at 0 or
+      weights at 1): their noise would be zero anyway, and skipping them keeps them bit-identical.
+
+    Tied parameters (e.g. input and output embeddings) appear once in ``named_parameters`` and
+    are perturbed once. Noise is drawn in float32 (float64 for float64 parameters) on the
+    generator's device, so a CPU generator with a fixed seed gives the same noise on any device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+__all__ = ["apply_noisytune"]
+
+
+def _in_head(name: str, head_names: tuple[str, ...]) -> bool:
+    return any(name == head or name.startswith(head + ".") for head in head_names)
+
+
+@torch.no_grad()
+def apply_noisytune(
+    model: torch.nn.Module,
+    head_names: Iterable[str],
+    lam: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """Add NoisyTune's uniform, std-scaled noise to every pre-trained parameter, in place.
+
+    Args:
+        model: the model about to be fine-tuned (changed in place).
+        head_names: the task head, as parameter names or module prefixes (``classifier``
+            excludes ``classifier.dense.weight`` etc.). Each must match at least one parameter.
+        lam: the noise intensity λ (≥ 0).
+        generator: source of the noise; ``None`` uses torch's global RNG on each parameter's device.
+
+    Returns:
+        The names of the parameters perturbed, in ``named_parameters`` order.
+
+    Raises:
+        ValueError: a negative or non-finite ``lam``, a head name that matches no parameter, or a
+            parameter holding NaN/inf.
+
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    >>> apply_noisytune(model, head_names=["2"], generator=torch.Generator().manual_seed(0))
+    ['0.weight', '0.bias']
+    """
+    lam = float(lam)
+    if not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"NoisyTune lambda must be a finite number >= 0; got {lam!r}")
+    heads = (head_names,) if isinstance(head_names, str) else tuple(head_names)
+    named = list(model.named_parameters())
+    unmatched = [head for head in heads if not any(_in_head(name, (head,)) for name, _ in named)]
+    if unmatched:
+        raise ValueError(f"head name(s) {unmatched} match no parameter of the model")
+
+    # measure every tensor first so a bad one (NaN/inf) raises before anything is changed
+    plan: list[tuple[str, torch.nn.Parameter, torch.dtype, torch.Tensor]] = []
+    for name, param in named:
+        if _in_head(name, heads) or param.numel() < 2 or not param.is_floating_point():
+            continue
+        work_dtype = torch.float64 if param.dtype == torch.float64 else torch.float32
+        values = param.detach().to(work_dtype)
+        # test constancy exactly: the std of equal float32 values can come out as ~1e-8, not 0
+        if bool((values == values.reshape(-1)[0]).all()):
+            continue
+        std = values.std()
+        if not torch.isfinite(std):
+            raise ValueError(f"parameter {name} holds NaN or inf values")
+        plan.append((name, param, work_dtype, std))
+
+    for name, param, work_dtype, std in plan:
+        device = generator.device if generator is not None else param.device
+        noise = torch.rand(param.shape, generator=generator, device=device, dtype=work_dtype) - 0.5
+        param.copy_((param.detach().to(work_dtype) + noise.to(param.device) * (lam * std)).to(param.dtype))
+    return [name for name, *_ in plan]

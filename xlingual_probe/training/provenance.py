@@ -1,0 +1,38 @@
+"""What a run records about where it ran: package versions, git commit, device."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+_PACKAGES = ("xlingual-probe", "torch", "transformers", "datasets", "accelerate", "tokenizers",
+             "safetensors", "numpy", "seqeval")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of Python and the packages that decide a run's numbers."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state() -> dict[str, object]:
+    """The commit of the xlingual-probe source tree (``None`` outside a git checkout) and whether it is dirty."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
