@@ -13,8 +13,8 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 NOUNS = ["cat", "dog", "bird", "fish", "horse", "mouse", "tiger", "lion", "paris", "berlin", "rome", "acme", "globex"]
 VERBS = ["sees", "likes", "eats", "finds", "meets"]
 FUNCTION = ["the", "a", "not", "does", "and", "who", "what", "where", "is", "in", "of", "?", ".", ","]
-# "languages" de/fr: the same words with a suffix, so tests can check per-language plumbing
-LANGS = {"en": "", "de": "en", "fr": "e"}
+# "languages" de/es: the same words with a suffix, so tests can check per-language plumbing
+LANGS = {"en": "", "de": "en", "es": "e"}
 
 
 def word(w: str, lang: str) -> str:

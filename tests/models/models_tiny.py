@@ -1,6 +1,6 @@
 """Tiny random models of every built-in family (vocab 100, hidden 32, 2 layers): built in milliseconds.
 
-A plain module (not conftest.py) so tests can import the helpers by a name no other test folder uses.
+A plain module, not conftest.py: tests/conftest.py already has a ``tiny_model`` fixture (a saved BERT).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ HEAD_CLASSES = {
 NUM_LAYERS = 2
 
 
-def tiny_config(family: str, **extra) -> T.PretrainedConfig:
+def family_config(family: str, **extra) -> T.PretrainedConfig:
     common = dict(vocab_size=100, hidden_size=32, num_hidden_layers=NUM_LAYERS, num_attention_heads=2,
                   intermediate_size=64, max_position_embeddings=64, **extra)
     if family == "distilbert":
@@ -32,5 +32,5 @@ def tiny_config(family: str, **extra) -> T.PretrainedConfig:
     return {"bert": T.BertConfig, "roberta": T.RobertaConfig, "xlm-roberta": T.XLMRobertaConfig}[family](**common)
 
 
-def tiny_model(family: str, head: str = "sequence", **extra) -> T.PreTrainedModel:
-    return HEAD_CLASSES[head].from_config(tiny_config(family, **extra))
+def family_model(family: str, head: str = "sequence", **extra) -> T.PreTrainedModel:
+    return HEAD_CLASSES[head].from_config(family_config(family, **extra))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as T
-from models_tiny import FAMILIES, HEAD_CLASSES, NUM_LAYERS, tiny_config, tiny_model
 from torch import nn
 
+from tests.models.models_tiny import FAMILIES, HEAD_CLASSES, NUM_LAYERS, family_config, family_model
 from xlingual_probe.models import (
     ADAPTERS,
     LayerMap,
@@ -45,7 +45,7 @@ def test_every_family_is_registered():
 @pytest.mark.parametrize("head", list(HEAD_CLASSES))
 @pytest.mark.parametrize("family", FAMILIES)
 def test_builtin_map_places_every_parameter_once(family, head):
-    model = tiny_model(family, head)
+    model = family_model(family, head)
     model_map = get_model_map(model)
     names = [n for n, _ in model.named_parameters()]
     assert sorted(model_map.names()) == sorted(names)  # each exactly once
@@ -69,13 +69,13 @@ def test_builtin_map_places_every_parameter_once(family, head):
 
 
 def test_distilbert_pre_classifier_is_head():
-    model_map = get_model_map(tiny_model("distilbert"))
+    model_map = get_model_map(family_model("distilbert"))
     assert {"pre_classifier.weight", "classifier.weight"} <= set(model_map.head)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_bare_base_model_keeps_pooler_in_head(family):
-    model = T.AutoModel.from_config(tiny_config(family))
+    model = T.AutoModel.from_config(family_config(family))
     model_map = get_model_map(model)
     assert sorted(model_map.names()) == sorted(n for n, _ in model.named_parameters())
     assert model_map.head == [n for n, _ in model.named_parameters() if n.startswith("pooler.")]
@@ -83,7 +83,7 @@ def test_bare_base_model_keeps_pooler_in_head(family):
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta", "electra", "distilbert"])
 def test_generic_fallback_agrees_with_builtin_adapters(family):
-    model = tiny_model(family, "token")
+    model = family_model(family, "token")
     assert get_model_map(model, family="generic").layers == get_model_map(model).layers
     assert get_model_map(model, family="generic").embeddings == get_model_map(model).embeddings
 
@@ -155,7 +155,7 @@ def test_generic_fallback_refuses_model_without_layers():
 
 
 def test_adapter_refuses_unknown_parameter():
-    model = tiny_model("bert")
+    model = family_model("bert")
     model.bert.encoder.register_parameter("extra", nn.Parameter(torch.zeros(2)))
     with pytest.raises(UserError, match="does not know parameter 'bert.encoder.extra'"):
         get_model_map(model)
@@ -186,7 +186,7 @@ def test_classify_block_parameter(name, block):
 
 
 def test_format_model_map_lists_every_unit():
-    xlmr = tiny_model("xlm-roberta")
+    xlmr = family_model("xlm-roberta")
     text = format_model_map(xlmr, get_model_map(xlmr))
     lines = text.splitlines()
     assert lines[0].startswith("family: xlm-roberta    layers: 2")

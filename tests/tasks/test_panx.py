@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
 import datasets
 import pytest
@@ -27,7 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TAG = {name: i for i, name in enumerate(PANX_LABELS)}
 
 
-def make_tokenizer(words: list[str] = ("John", "Smith", "visited", "Paris", "Mary", "the")) -> PreTrainedTokenizerFast:
+def make_tokenizer(words: tuple[str, ...] = ("John", "Smith", "visited", "Paris", "Mary", "the")) -> PreTrainedTokenizerFast:
     """A WordPiece tokenizer built offline: whole ``words`` are one token, anything else splits into
     characters (``K ##n ##a ...``), so most words of the fixtures have several sub-tokens."""
     chars = [chr(c) for c in range(32, 0x250)] + ["北", "京", "很", "大", "李", "明"]
@@ -175,7 +176,7 @@ def test_perfect_predictions_round_trip_to_f1_100(tokenizer):
 def test_subclass_with_plain_int_tags_uses_the_class_labels(tokenizer):
     class Toy(TokenClassificationTask):
         name = "toy"
-        labels = ["O", "B-X", "I-X"]
+        labels: ClassVar[list[str]] = ["O", "B-X", "I-X"]
 
         def load(self, opts):
             raise NotImplementedError

@@ -54,7 +54,8 @@ def tiny_tokenizer(padding_side: str = "right", type_ids: bool = True) -> PreTra
                                    sep_token="[SEP]", padding_side=padding_side, model_input_names=names)
 
 
-def examples(indices=range(len(CONTEXTS))) -> datasets.Dataset:
+def examples(indices: range | list[int] | None = None) -> datasets.Dataset:
+    indices = range(len(CONTEXTS)) if indices is None else indices
     rows = {"id": [], "context": [], "question": [], "answers": []}
     for i in indices:
         starts = [CONTEXTS[i].index(a) for a in ANSWERS[i]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import datasets
@@ -146,3 +147,47 @@ def test_missing_files_and_languages_are_user_errors(shared_like, tmp_path):
 
 def test_unique_ids_keeps_existing_ids_free():
     assert unique_ids(["0", "1", "0", "0#1", "0"]) == ["0", "1", "0#2", "0#1", "0#3"]
+
+
+def fake_hub(calls: list) -> Callable[..., datasets.Dataset]:
+    """A stand-in for ``datasets.load_dataset`` returning hub-shaped QA splits (extra columns, int32)."""
+    features = datasets.Features({
+        "id": datasets.Value("string"), "title": datasets.Value("string"), "context": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        "answers": {"text": datasets.List(datasets.Value("string")),
+                    "answer_start": datasets.List(datasets.Value("int32"))},
+    })
+
+    def load_dataset(path, config=None, split=None):
+        calls.append((path, config, split))
+        ids = ["english-1", "finnish-2", "finnish-3"] if path == "google/tydiqa" else [f"{path}-{i}" for i in range(4)]
+        return datasets.Dataset.from_dict({
+            "id": ids, "title": ["t"] * len(ids), "context": ["the answer is x"] * len(ids),
+            "question": ["q?"] * len(ids), "answers": [{"text": ["x"], "answer_start": [14]}] * len(ids),
+        }, features=features)
+
+    return load_dataset
+
+
+def test_hub_loading_standardises_columns(monkeypatch):
+    monkeypatch.delenv("XPROBE_DATA_DIR", raising=False)
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", fake_hub(calls))
+    data = get_task("mlqa").load(DataOptions(langs=["zh"]))
+    assert calls == [("rajpurkar/squad", None, "train"), ("facebook/mlqa", "mlqa.en.en", "validation"),
+                     ("facebook/mlqa", "mlqa.zh.zh", "validation")]
+    assert data.train.column_names == ["id", "context", "question", "answers"]
+    assert data.eval["zh"].features["answers"]["answer_start"].feature.dtype == "int64"
+    tydi = get_task("tydiqa").load(DataOptions(langs=["fi"]))
+    assert tydi.eval["fi"]["id"] == ["finnish-2", "finnish-3"] and tydi.eval["en"]["id"] == ["english-1"]
+
+
+def test_unreachable_hub_is_a_user_error(monkeypatch):
+    monkeypatch.delenv("XPROBE_DATA_DIR", raising=False)
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'rajpurkar/squad' on the Hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(UserError, match="--data-dir"):
+        get_task("xquad").load(DataOptions())

@@ -19,8 +19,8 @@ Built-in families (layer list relative to the base model; embeddings besides ``e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

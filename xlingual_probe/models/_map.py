@@ -138,10 +138,10 @@ def format_model_map(model: nn.Module, model_map: ModelMap) -> str:
     >>> m = ModelMap("toy", embeddings=["0.weight"], head=["1.weight", "1.bias"])
     >>> print(format_model_map(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2)), m))
     family: toy    layers: 0    parameters: 50 (trainable 50)
-    unit          tensors  parameters   share
-    embeddings          1          40   80.0%
-    head                2          10   20.0%
-    total               3          50  100.0%
+    unit        tensors  parameters   share
+    embeddings        1          40   80.0%
+    head              2          10   20.0%
+    total             3          50  100.0%
     """
     params = dict(model.named_parameters())
     total = sum(p.numel() for p in params.values())
@@ -149,9 +149,9 @@ def format_model_map(model: nn.Module, model_map: ModelMap) -> str:
     rows = [(unit, len(names), sum(params[n].numel() for n in names)) for unit, names in model_map.units()]
     rows.append(("total", len(params), total))
     width = max(len("unit"), *(len(unit) for unit, _, _ in rows))
-    lines = [f"family: {model_map.family}    layers: {model_map.num_layers}    "
-             f"parameters: {total:,} (trainable {trainable:,})",
-             f"{'unit':<{width}}  {'tensors':>7}  {'parameters':>10}  {'share':>6}"]
+    header = f"family: {model_map.family}    layers: {model_map.num_layers}    parameters: {total:,}"
+    lines = [f"{header} (trainable {trainable:,})"]
+    lines.append(f"{'unit':<{width}}  {'tensors':>7}  {'parameters':>10}  {'share':>6}")
     for unit, count, size in rows:
         share = 100.0 * size / total if total else 0.0
         lines.append(f"{unit:<{width}}  {count:>7}  {size:>10,}  {share:>5.1f}%")

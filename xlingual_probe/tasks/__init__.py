@@ -6,6 +6,6 @@ True
 """
 
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, get_task
-from xlingual_probe.tasks import classification, xnli  # noqa: F401  (registration)
+from xlingual_probe.tasks import classification, panx, qa_data, xnli  # noqa: F401  (registration)
 
 __all__ = ["TASKS", "DataOptions", "Task", "TaskData", "get_task"]

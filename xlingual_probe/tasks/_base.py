@@ -111,9 +111,8 @@ class Task(ABC):
         """
 
     def model_columns(self, train: bool) -> list[str]:
-        """Columns of encoded features that are passed to the model (others stay for scoring)."""
-        base = ["input_ids", "attention_mask", "token_type_ids"]
-        return base + (["labels"] if self.head != "qa" or not train else ["start_positions", "end_positions"])
+        """Columns of encoded features passed to the model (others stay for scoring); missing ones are skipped."""
+        return ["input_ids", "attention_mask", "token_type_ids", "labels"]
 
     @abstractmethod
     def collator(self, tokenizer) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import datasets
 import numpy as np
@@ -124,7 +125,11 @@ class QATask(Task):
     max_answer_length: ClassVar[int] = 30
 
     def model_columns(self, train: bool) -> list[str]:
-        """Model inputs, plus the span targets for training (``token_type_ids`` only where encoded)."""
+        """Model inputs, plus the span targets for training.
+
+        ``token_type_ids`` is listed always but only encoded by tokenizers that make it (not XLM-R's);
+        callers keep the listed columns the features actually have.
+        """
         return list(_INPUT_COLUMNS) + (["start_positions", "end_positions"] if train else [])
 
     def collator(self, tokenizer) -> QACollator:

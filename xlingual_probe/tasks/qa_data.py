@@ -38,7 +38,14 @@ from typing import Any, ClassVar
 
 import datasets
 
-from xlingual_probe.tasks._base import TASKS, DataOptions, TaskData, finish_task_data, resolve_languages, task_folder
+from xlingual_probe.tasks._base import (
+    TASKS,
+    DataOptions,
+    TaskData,
+    finish_task_data,
+    resolve_languages,
+    task_folder,
+)
 from xlingual_probe.tasks.qa import QATask
 from xlingual_probe.utils.errors import UserError
 
@@ -95,11 +102,11 @@ def read_squad_json(path: Path) -> datasets.Dataset:
                     or not isinstance(paragraph.get("qas"), list)):
                 raise _malformed(path, where, 'expected an object with a "context" string and a "qas" list')
             for q, qa in enumerate(paragraph["qas"]):
-                rows_of_qa = _read_qa(qa, path, f"{where}qas[{q}]: ")
-                rows["id"].append(rows_of_qa[0])
+                qa_id, question, answers = _read_qa(qa, path, f"{where}qas[{q}]: ")
+                rows["id"].append(qa_id)
                 rows["context"].append(paragraph["context"])
-                rows["question"].append(rows_of_qa[1])
-                rows["answers"].append(rows_of_qa[2])
+                rows["question"].append(question)
+                rows["answers"].append(answers)
     if not rows["id"]:
         raise UserError(f"{path} holds no questions")
     rows["id"] = unique_ids(rows["id"])
@@ -107,8 +114,9 @@ def read_squad_json(path: Path) -> datasets.Dataset:
 
 
 def unique_ids(ids: list[str]) -> list[str]:
-    """Make repeated ids unique (``"7"``, ``"7#1"``, ...): XTREME's TyDiQA-GoldP train file reuses
-    small integers as ids, and decoding groups windows by id.
+    """The ids with repeats renamed ``"7#1"``, ``"7#2"``, ... (decoding groups windows by id).
+
+    XTREME's TyDiQA-GoldP English train file reuses small integers as ids.
 
     >>> unique_ids(["0", "1", "0", "0"])
     ['0', '1', '0#1', '0#2']
@@ -151,14 +159,18 @@ def _standardise_hub(ds: datasets.Dataset) -> datasets.Dataset:
     return ds.cast(QA_FEATURES)
 
 
-def _load_hub(path: str, config: str | None, split: str) -> datasets.Dataset:
+def _hub_dataset(path: str, config: str | None, split: str) -> datasets.Dataset:
+    """One split of a hub dataset; unreachable hub, unknown dataset or config → :class:`UserError`."""
     try:
-        ds = datasets.load_dataset(path, config, split=split)
-    except Exception as exc:  # network, missing config, auth: all end the run the same way
+        return datasets.load_dataset(path, config, split=split)
+    except (OSError, ValueError) as exc:  # ConnectionError, DatasetNotFoundError, unknown config
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise UserError(f"cannot load {path} ({config or 'default'}, {split}) from the Hugging Face hub: "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-                        "(or pass --data-dir with local files)") from None
-    return _standardise_hub(ds)
+                        f"{type(exc).__name__}: {first_line} (or pass --data-dir with local files)") from None
+
+
+def _load_hub(path: str, config: str | None, split: str) -> datasets.Dataset:
+    return _standardise_hub(_hub_dataset(path, config, split))
 
 
 class SquadFolderTask(QATask):
@@ -272,11 +284,7 @@ class TyDiQATask(SquadFolderTask):
 
     def _hub_eval_split(self, lang: str) -> datasets.Dataset:
         prefix = TYDIQA_LANGUAGE_NAMES[lang] + "-"
-        try:
-            ds = datasets.load_dataset("google/tydiqa", "secondary_task", split="validation")
-        except Exception as exc:  # see _load_hub
-            raise UserError(f"cannot load google/tydiqa (secondary_task) from the Hugging Face hub: "
-                            f"{type(exc).__name__} (or pass --data-dir with local files)") from None
+        ds = _hub_dataset("google/tydiqa", "secondary_task", "validation")
         return _standardise_hub(ds.filter(lambda ids: [i.startswith(prefix) for i in ids], batched=True,
                                           input_columns="id"))
 

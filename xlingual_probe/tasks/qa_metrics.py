@@ -35,7 +35,7 @@ import string
 import sys
 import unicodedata
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 ARTICLE_PATTERNS: dict[str, str] = {
     "en": r"\b(a|an|the)\b",

@@ -1,0 +1,126 @@
+"""The CKA probe callback end to end on the tiny offline model, and ``xprobe probe cka``."""
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from xlingual_probe.probes.cka_probe import CKAProbe, CKAProbeConfig, _frozen_copy, cka_overhead, last_cka
+from xlingual_probe.runs import load_runs
+from xlingual_probe.training import Callback, TrainConfig, train
+from xlingual_probe.utils import UserError
+from xlingual_probe.utils.io import read_json, read_jsonl
+
+
+def tiny_config(tiny_model, tiny_data, out, **overrides):
+    values = {"model": str(tiny_model), "task": "xnli", "out": str(out), "data_dir": str(tiny_data),
+              "max_steps": 12, "batch_size": 16, "lr": 3e-3, "eval_every": 6, "warmup_ratio": 0.1, "seed": 1,
+              "eval_batch_size": 48, "save_best": False, "max_length": 48, "eval_size": 24}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def without_timing(records):
+    return [{k: v for k, v in r.items() if k not in ("cka_seconds", "eval_seconds")} for r in records]
+
+
+def test_probe_records_every_layer_and_leaves_training_unchanged(tiny_model, tiny_data, tmp_path):
+    plain = train(tiny_config(tiny_model, tiny_data, tmp_path / "plain"), show_progress=False)
+    probe = CKAProbe(CKAProbeConfig(every=4))
+    probed = train(tiny_config(tiny_model, tiny_data, tmp_path / "probed"), callbacks=[probe], show_progress=False)
+
+    # eval mode, no grad, deepcopy: the training stream (dropout, data order) is untouched
+    assert read_jsonl(tmp_path / "probed/steps.jsonl") == read_jsonl(tmp_path / "plain/steps.jsonl")
+    assert without_timing(read_jsonl(tmp_path / "probed/metrics.jsonl")) == \
+        without_timing(read_jsonl(tmp_path / "plain/metrics.jsonl"))
+    assert probed["final"]["metrics"] == plain["final"]["metrics"]
+    assert not (tmp_path / "plain/cka.jsonl").exists()
+
+    records = read_jsonl(tmp_path / "probed/cka.jsonl")
+    assert [(r["step"], r["layer"]) for r in records] == [(s, layer) for s in (4, 8, 12) for layer in (0, 1)]
+    for r in records:
+        assert set(r) == {"step", "layer", "cka", "pooling", "debiased", "n", "cka_seconds"}
+        assert r["pooling"] == "tokens" and r["debiased"] is False
+        assert 0 < r["cka"] < 1 and r["cka_seconds"] > 0
+        assert r["n"] > 16  # tokens under the mask of a 16-sentence batch
+    # the working model drifts away from its starting point
+    assert last_cka(tmp_path / "probed")[1] < records[1]["cka"] < 0.9999
+    assert probe.probes == 3 and probe.reference is None  # freed at the end
+    overhead = cka_overhead(tmp_path / "probed")
+    assert overhead["probe_steps"] == 3 and 0 < overhead["fraction"] < 1
+    assert len(load_runs(tmp_path / "probed").cka) == 6
+
+
+class KillAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, ctx, step, loss, batch):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_rebuilds_the_starting_point_of_a_reinit_run(tiny_model, tiny_data, tmp_path):
+    # layer 0 re-initialised: the "pre-trained" reference is the model after re-initialisation
+    config = {"reinit": ["0"], "save_every": 6}
+    straight = tiny_config(tiny_model, tiny_data, tmp_path / "straight", **config)
+    train(straight, callbacks=[CKAProbe(CKAProbeConfig(every=3))], show_progress=False)
+    killed = tiny_config(tiny_model, tiny_data, tmp_path / "killed", **config)
+    with pytest.raises(KeyboardInterrupt):  # after the probe at 9; the checkpoint is at 6
+        train(killed, callbacks=[CKAProbe(CKAProbeConfig(every=3)), KillAt(9)], show_progress=False)
+    assert [r["step"] for r in read_jsonl(tmp_path / "killed/cka.jsonl")][-1] == 9
+    train(killed, callbacks=[CKAProbe(CKAProbeConfig(every=3))], resume=True, show_progress=False)
+
+    assert read_jsonl(tmp_path / "killed/steps.jsonl") == read_jsonl(tmp_path / "straight/steps.jsonl")
+    resumed = without_timing(read_jsonl(tmp_path / "killed/cka.jsonl"))
+    expected = without_timing(read_jsonl(tmp_path / "straight/cka.jsonl"))
+    assert [(r["step"], r["layer"]) for r in resumed] == [(r["step"], r["layer"]) for r in expected]
+    for got, want in zip(resumed, expected):
+        assert got["cka"] == pytest.approx(want["cka"], abs=1e-6)
+
+
+def test_frozen_copy_drops_the_mixed_precision_forward_wrapper():
+    # Accelerate's mixed precision sets `model.forward` on the instance, wrapping the original's
+    # bound method; a naive deepcopy would keep running the original model
+    model = torch.nn.Linear(3, 2)
+    model._original_forward = model.forward
+    original = model.forward
+    model.forward = lambda *args, **kwargs: original(*args, **kwargs)
+    copy = _frozen_copy(model)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    x = torch.ones(1, 3)
+    assert not torch.allclose(copy(x), model(x))
+    assert "forward" not in copy.__dict__ and "forward" in model.__dict__
+
+
+@pytest.mark.parametrize("bad", [{"every": 0}, {"pooling": "cls"}, {"dtype": "fp16"}, {"device": "gpu:x"}])
+def test_bad_options_are_user_errors(bad):
+    with pytest.raises(UserError):
+        CKAProbeConfig(**bad)
+
+
+def test_probe_cka_command_mean_pooling_debiased_bf16_copy(tiny_model, tiny_data, tmp_path):
+    from xlingual_probe.commands.probe_cka import probe_cka_command
+
+    app = typer.Typer()
+    app.command()(probe_cka_command)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "--model", str(tiny_model), "--task", "xnli", "--data-dir", str(tiny_data), "--max-steps", "8",
+        "--eval-every", "4", "--eval-size", "24", "--batch-size", "16", "--max-length", "48", "--lr", "3e-3", "--no-save-best",
+        "--cka-pooling", "mean", "--cka-debiased", "--cka-dtype", "bf16", "--cka-device", "cpu",
+        "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "CKA to the pre-trained model at the last probe step" in result.output
+    assert "layer" in result.output and "CKA probe" in result.output
+    assert read_json(out / "config.json")["cka_probe"] == {
+        "every": None, "pooling": "mean", "debiased": True, "device": "cpu", "dtype": "bf16"}
+    records = read_jsonl(out / "cka.jsonl")
+    assert [r["step"] for r in records] == [4, 4, 8, 8]  # every = eval_every by default
+    # one row per sentence; the debiased value may dip a little below 0
+    assert all(r["n"] == 16 and r["pooling"] == "mean" and r["debiased"] for r in records)
+    assert all(-0.5 < r["cka"] <= 1.0 for r in records)
+    assert read_json(out / "summary.json")["method"] == "direct"
+    for name in ("cka.png", "gap.png"):
+        assert (out / name).stat().st_size > 1000

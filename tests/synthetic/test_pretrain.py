@@ -1,0 +1,74 @@
+"""The synthetic checkpoint: built once per config hash, atomically, loadable as an ordinary HF model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from xlingual_probe.synthetic import (
+    PRESETS, ensure_pretrained, get_preset, is_synthetic_name, load_world_config, resolve_synthetic_model,
+)
+from xlingual_probe.synthetic.pretrain import mask_tokens
+from xlingual_probe.utils.errors import UserError
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XPROBE_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_resolve_builds_once_and_reuses(cache):
+    path = resolve_synthetic_model("synthetic:tiny", progress=False)
+    assert path.startswith(str(cache / "synthetic"))
+    assert path.endswith(get_preset("tiny").config_hash())
+    files = {p.name for p in (cache / "synthetic").iterdir()}
+    assert files == {get_preset("tiny").config_hash()}  # no temporary folder left behind
+    stamp = (cache / "synthetic" / files.pop() / "world.json").stat().st_mtime_ns
+    assert resolve_synthetic_model("synthetic:tiny", progress=False) == path
+    assert (cache / "synthetic" / get_preset("tiny").config_hash() / "world.json").stat().st_mtime_ns == stamp
+
+    assert load_world_config(path) == get_preset("tiny")
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForMaskedLM.from_pretrained(path)
+    assert model.config.num_hidden_layers == 4 and model.config.model_type == "xlm-roberta"
+    enc = tok(["kalo mi.", "ra."], padding=True, return_tensors="pt")
+    assert model(**enc).logits.shape[-1] == len(tok)
+    clf = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
+    assert clf(**enc).logits.shape == (2, 3)
+
+
+def test_other_names_pass_through_and_unknown_presets_fail():
+    assert resolve_synthetic_model("xlm-roberta-base") == "xlm-roberta-base"
+    assert not is_synthetic_name("synthetics") and is_synthetic_name("synthetic")
+    with pytest.raises(UserError, match="tiny"):
+        resolve_synthetic_model("synthetic:nope")
+
+
+def test_config_hash_tracks_every_setting():
+    base = PRESETS["default"]
+    assert base.config_hash() == dataclasses.replace(base).config_hash()
+    changed = dataclasses.replace(base, pretrain=dataclasses.replace(base.pretrain, steps=base.pretrain.steps + 1))
+    assert changed.config_hash() != base.config_hash()
+    assert type(base).from_dict(base.to_dict()) == base
+
+
+def test_masking_never_touches_special_tokens():
+    from xlingual_probe.synthetic import build_tokenizer
+
+    tok = build_tokenizer()
+    ids = torch.tensor([tok("kalo mi ra su.", "ra su.")["input_ids"]] * 64)
+    inputs, labels = mask_tokens(ids, tok, 0.5, torch.Generator().manual_seed(0))
+    special = ids < 4
+    assert (labels[special] == -100).all() and (inputs[special] == ids[special]).all()
+    assert 0.3 < (labels != -100).float().mean() < 0.6
+
+
+def test_ensure_pretrained_is_keyed_by_hash(cache):
+    a = ensure_pretrained(get_preset("tiny"), progress=False)
+    other = dataclasses.replace(get_preset("tiny"), seed=5)
+    b = ensure_pretrained(other, progress=False)
+    assert a != b and a.is_dir() and b.is_dir()

@@ -1,0 +1,114 @@
+"""Labels of the synthetic tasks match the meanings they were generated from; the tasks load and encode."""
+
+from __future__ import annotations
+
+import pytest
+
+from xlingual_probe.synthetic import NER_LABELS, WorldConfig, build_tokenizer, build_world
+from xlingual_probe.synthetic.examples import (
+    ner_examples, nli_examples, nli_meanings, qa_examples, qa_meanings,
+)
+from xlingual_probe.synthetic.tasks import SyntheticNERTask, SyntheticNLITask, SyntheticQATask
+from xlingual_probe.tasks import DataOptions
+from xlingual_probe.tasks._base import TASKS
+from xlingual_probe.utils.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def world():
+    return build_world(WorldConfig())
+
+
+def _triple(fact):
+    return fact.subject, fact.relation, fact.object
+
+
+def test_nli_label_matches_the_meaning_relation(world):
+    meanings = nli_meanings(world, "validation", 300)
+    assert [label for *_, label in meanings].count(0) == 100
+    for premise, hyp, label in meanings:
+        same = [s.fact for s in premise if _triple(s.fact) == _triple(hyp.fact)]
+        if label == 0:
+            assert same and same[0].negated == hyp.fact.negated
+        elif label == 2:
+            assert same and same[0].negated != hyp.fact.negated
+        else:
+            assert not same
+
+
+@pytest.mark.parametrize("lang", ["en", "n5"])
+def test_nli_text_realises_the_meaning(world, lang):
+    rows = nli_examples(world, "validation", 30, lang)
+    for row, (premise, hyp, label) in zip(rows, nli_meanings(world, "validation", 30)):
+        assert row["label"] == label
+        assert row["text_pair"] == " ".join(world.realise(hyp.fact, lang, synonym=hyp.synonym,
+                                                          adverb=hyp.adverb).words) + "."
+        if hyp.fact.negated:
+            assert world.word("not", lang) in row["text_pair"][:-1].split()
+
+
+def test_nli_is_not_string_matching(world):
+    rows = nli_examples(world, "train", 600, "en")
+    entailed = [r for r in rows if r["label"] == 0]
+    assert any(r["text_pair"][:-1] not in r["text"] for r in entailed)  # paraphrased entailments exist
+
+
+@pytest.mark.parametrize("lang", ["en", "n3", "n5"])
+def test_ner_tags_align_with_entity_names(world, lang):
+    names = {tuple(world.name_words(e, lang)): world.entity_types[e] for e in range(len(world.entity_types))}
+    for row in ner_examples(world, "validation", 100, lang):
+        tags = [NER_LABELS[t] for t in row["ner_tags"]]
+        assert len(tags) == len(row["tokens"])
+        i, found = 0, 0
+        while i < len(tags):
+            if tags[i].startswith("B-"):
+                etype, j = tags[i][2:], i + 1
+                while j < len(tags) and tags[j] == f"I-{etype}":
+                    j += 1
+                assert names.get(tuple(row["tokens"][i:j])) == etype
+                found += 1
+                i = j
+            else:
+                assert not tags[i].startswith("I-")
+                i += 1
+        assert found >= 2
+
+
+@pytest.mark.parametrize("lang", ["en", "n4", "n5"])
+def test_qa_answer_start_points_at_the_answer(world, lang):
+    rows = qa_examples(world, "validation", 100, lang)
+    for row, (said, asked, role, _) in zip(rows, qa_meanings(world, "validation", 100)):
+        text, start = row["answers"]["text"][0], row["answers"]["answer_start"][0]
+        assert row["context"][start:start + len(text)] == text
+        assert text == " ".join(world.name_words(getattr(said[asked].fact, role), lang))
+        assert row["question"].endswith("?")
+        wh = {world.word(w, lang) for w in ("who", "where", "what")}
+        assert wh & set(row["question"][:-1].split())
+
+
+@pytest.mark.parametrize("name", ["synthetic-nli", "synthetic-ner", "synthetic-qa"])
+def test_tasks_are_registered_and_load(name):
+    task = TASKS.get(name)()
+    data = task.load(DataOptions(train_size=40, eval_size=10, langs=["n5", "n1"], few_shot=2))
+    assert list(data.eval) == ["en", "n5", "n1"]
+    assert len(data.train) == 44 and all(len(ds) == 10 for ds in data.eval.values())
+    tok = build_tokenizer()
+    features = task.encode(data.eval["n5"], tok, train=False, max_length=128)
+    assert len(features) >= 10
+    train = task.encode(data.train, tok, train=True, max_length=128)
+    assert len(train) >= 44
+
+
+def test_task_options_are_checked():
+    with pytest.raises(UserError):
+        SyntheticNLITask().load(DataOptions(langs=["de"]))
+    with pytest.raises(UserError):
+        SyntheticNLITask(eval_split="dev")
+
+
+def test_test_split_differs_from_validation():
+    opts = DataOptions(train_size=10, eval_size=10, langs=["n1"])
+    val = SyntheticNERTask().load(opts).eval["n1"]
+    test = SyntheticNERTask(eval_split="test").load(opts).eval["n1"]
+    assert val["tokens"] != test["tokens"]
+    assert SyntheticQATask().load(opts).labels is None

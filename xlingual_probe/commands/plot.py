@@ -1,0 +1,42 @@
+"""``xprobe plot RUN_DIR...``: quick figures of the gap over time and of CKA per layer.
+
+Reads only run directories (``metrics.jsonl``, ``cka.jsonl``); runs that differ only in the seed
+are averaged with a ±1 std band (see :mod:`xlingual_probe.plots.curves`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xlingual_probe.plots.curves import plot_cka_curves, plot_gap_curves
+from xlingual_probe.runs import load_runs
+
+EXAMPLES = """
+Examples:
+
+  xprobe plot runs/df --out figures/df
+
+  xprobe plot runs/df runs/slowfast --out figures/compare --cka-pooling mean
+"""
+
+
+def plot_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for gap.png and cka.png.")] = Path("figures"),
+    cka_pooling: Annotated[str | None, typer.Option(
+        "--cka-pooling", help="Which CKA records to draw: tokens or mean (default: the first found).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Image format: png, pdf, svg.")] = "png",
+) -> None:
+    """Plot the gap (source, target mean, loss) over updates and, if recorded, CKA per layer."""
+    runs = load_runs(run_dirs)
+    written = [plot_gap_curves(run_dirs, out / f"gap.{fmt}")]
+    if not runs.cka.empty:
+        written.append(plot_cka_curves(run_dirs, out / f"cka.{fmt}", pooling=cka_pooling))
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+plot_command.__doc__ = (plot_command.__doc__ or "") + EXAMPLES

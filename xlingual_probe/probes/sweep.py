@@ -1,0 +1,330 @@
+"""The layer sweep (``xprobe probe layers``): fine-tune once per model change and seed, then tabulate.
+
+Context:
+    SPEC "Probes" 2 and 3: for each layer, re-initialise it / freeze it; for groups of layers,
+    freeze / re-initialise their attention, feed-forward or whole blocks, fine-tune only the last k
+    layers, or raise their learning rate ×10. Each change is compared with plain fine-tuning (DF)
+    over the same seeds. :mod:`~xlingual_probe.probes.experiments` lists what each experiment
+    changes; this module turns experiments × seeds into jobs, runs them, and summarises them.
+
+The sweep directory::
+
+    sweep.json     written before any run: ``schema_version``, ``options`` (the SweepConfig without
+                   ``train``), ``train`` (the shared training options), ``num_layers``, ``jobs``
+                   (experiment, label, unit, component, seed, key, run, freeze, reinit, lr_scale).
+    runs/          one run directory per distinct (config, seed):
+                   ``<label>-seed<k>-<key>`` with key = 8 hex digits of the hash of the
+                   TrainConfig without ``out`` (:func:`config_key`). A re-run with the same options
+                   reuses finished runs and resumes unfinished ones; the baseline is one run per seed.
+    results.csv    one row per finished job (:data:`RESULT_COLUMNS`).
+    summary.csv    one row per experiment: seeds, mean / std of best_ and final_ overall, source,
+                   target_mean and gap, and the difference of the means to the baseline (``*_delta``).
+    summary.md     the same as a table of ``mean ± std`` next to the baseline.
+    layers.png     overall vs layer for reinit and freeze, baseline dotted (when either ran).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xlingual_probe.models.units import resolve_model_name
+from xlingual_probe.probes.executor import Executor, SequentialExecutor
+from xlingual_probe.probes.experiments import BASELINE, EXPERIMENTS, build_experiments, parse_experiments
+from xlingual_probe.reporting import format_mean_std
+from xlingual_probe.runs import RunFiles
+from xlingual_probe.training.config import TrainConfig
+from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
+
+SWEEP_SCHEMA_VERSION = 1
+METRICS = ("overall", "source", "target_mean", "gap")
+RESULT_COLUMNS = (["experiment", "label", "unit", "component", "seed", "run"]
+                  + [f"{w}_{k}" for w in ("best", "final") for k in ("step",) + METRICS])
+
+
+@dataclass
+class SweepConfig:
+    """Everything that defines a layer sweep.
+
+    Attributes:
+        train: TrainConfig values shared by every run (``out`` and ``seed`` are set per job).
+        out: the sweep directory.
+        seeds: training seeds; every experiment and the baseline run once per seed.
+        experiments: experiment families (:data:`~xlingual_probe.probes.experiments.EXPERIMENTS`).
+        layers: layers of the per-layer experiments (unit syntax, e.g. ``all``, ``0-3``, ``top2``).
+        include_embeddings: also re-initialise / freeze the embeddings as one more unit.
+        bottom_set: the layer set of the group freeze / re-initialise experiments.
+        top_set: the layer set of the learning-rate experiments.
+        last_k: the k of "fine-tune only the last k layers".
+        lr_factor: the learning-rate multiplier of the ``lr-x10`` experiments.
+    """
+
+    train: dict[str, Any]
+    out: str
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    experiments: list[str] = field(default_factory=lambda: list(EXPERIMENTS))
+    layers: str = "all"
+    include_embeddings: bool = False
+    bottom_set: str = "bottom4"
+    top_set: str = "top2"
+    last_k: list[int] = field(default_factory=lambda: [1, 2, 3])
+    lr_factor: float = 10.0
+
+    def __post_init__(self) -> None:
+        self.experiments = parse_experiments(self.experiments)
+        if not self.seeds:
+            raise UserError("give at least one --seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"repeated seed in {self.seeds}")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The sweep's own options (everything but ``train``)."""
+        return {k: v for k, v in asdict(self).items() if k != "train"}
+
+
+@dataclass
+class SweepJob:
+    """One fine-tuning run of a sweep: an experiment at one seed, with its full TrainConfig."""
+
+    experiment: str
+    label: str
+    unit: str
+    component: str
+    seed: int
+    key: str
+    config: TrainConfig
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.out)
+
+    def describe(self) -> dict[str, Any]:
+        """The job's identity and model changes (stored in ``sweep.json`` and each run's ``config.json``)."""
+        return {"experiment": self.experiment, "label": self.label, "unit": self.unit,
+                "component": self.component, "seed": self.seed, "key": self.key,
+                "freeze": self.config.freeze, "reinit": self.config.reinit, "lr_scale": self.config.lr_scale}
+
+
+def config_key(config: TrainConfig) -> str:
+    """8 hex digits identifying a run: a hash of its config (seed included, ``out`` excluded).
+
+    >>> a = TrainConfig(model="m", task="xnli", out="a")
+    >>> config_key(a) == config_key(a.replace(out="b")) != config_key(a.replace(seed=1))
+    True
+    """
+    values = {k: v for k, v in config.to_dict().items() if k != "out"}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def count_layers(model: str, trust_remote_code: bool = False) -> int:
+    """Number of transformer layers of ``model`` read from its config (no weights are loaded).
+
+    Raises:
+        UserError: the config cannot be loaded or names no layer count.
+    """
+    from transformers import AutoConfig
+
+    name = resolve_model_name(model)
+    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+        raise UserError(f"model folder not found: {name}")
+    try:
+        config = AutoConfig.from_pretrained(str(Path(name).expanduser()) if name.startswith("~") else name,
+                                            trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load the config of {model!r}: {' '.join(str(exc).split())[:300]}") from exc
+    for attr in ("num_hidden_layers", "n_layers", "num_layers", "n_layer"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise UserError(f"cannot tell how many layers {model!r} has from its config")
+
+
+def _find_run_dir(runs_dir: Path, seed: int, key: str) -> Path | None:
+    # a run made under another label (another experiment selection) with the same config is reused
+    found = sorted(runs_dir.glob(f"*-seed{seed}-{key}")) if runs_dir.is_dir() else []
+    return found[0] if found else None
+
+
+def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
+    """The jobs of a sweep: the baseline and every experiment, once per seed (seed-major order).
+
+    Each experiment's units are added to the base ``freeze`` / ``reinit`` / ``lr_scale``. Jobs
+    whose configs are identical share one run directory, so the baseline runs once per seed.
+
+    Args:
+        config: the sweep.
+        num_layers: the model's number of layers (:func:`count_layers`).
+
+    Returns:
+        The jobs, each with its final TrainConfig (``out`` = its run directory).
+
+    Raises:
+        UserError: an invalid option (layer set, k, training option).
+    """
+    experiments = build_experiments(config.experiments, num_layers, layers=config.layers,
+                                    include_embeddings=config.include_embeddings, bottom_set=config.bottom_set,
+                                    top_set=config.top_set, last_k=config.last_k, lr_factor=config.lr_factor)
+    base = {k: v for k, v in config.train.items() if k not in ("out", "seed")}
+    runs_dir = Path(config.out) / "runs"
+    jobs, dirs = [], {}
+    for seed in config.seeds:
+        for exp in experiments:
+            values = {**base, "seed": seed, "out": "",
+                      "freeze": list(base.get("freeze") or []) + exp.freeze,
+                      "reinit": list(base.get("reinit") or []) + exp.reinit,
+                      "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}
+            train_config = TrainConfig.from_dict(values)
+            key = config_key(train_config)
+            if key not in dirs:
+                dirs[key] = _find_run_dir(runs_dir, seed, key) or runs_dir / f"{exp.label}-seed{seed}-{key}"
+            jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
+                                 train_config.replace(out=str(dirs[key]))))
+    return jobs
+
+
+def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int) -> Path:
+    """Write ``sweep.json`` (options and jobs, run paths relative to the sweep directory)."""
+    out = Path(config.out)
+    described = [{**job.describe(), "run": os.path.relpath(job.run_dir, out)} for job in jobs]
+    path = out / "sweep.json"
+    atomic_write_json(path, {"schema_version": SWEEP_SCHEMA_VERSION, "options": config.options,
+                             "train": config.train, "num_layers": num_layers, "jobs": described})
+    return path
+
+
+def summarise_sweep(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per finished job of ``sweep.json`` (:data:`RESULT_COLUMNS`; ``run`` relative to the sweep).
+
+    Unfinished jobs are left out, so the table can be read while (or after) a sweep is interrupted.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / "sweep.json").is_file():
+        raise UserError(f"not a sweep directory (no sweep.json): {sweep_dir}")
+    rows = []
+    for job in read_json(sweep_dir / "sweep.json")["jobs"]:
+        files = RunFiles(sweep_dir / job["run"])
+        if not files.is_finished():
+            continue
+        summary = read_json(files.summary)
+        row = {k: job[k] for k in ("experiment", "label", "unit", "component", "seed", "run")}
+        for which in ("best", "final"):
+            for key in ("step",) + METRICS:
+                row[f"{which}_{key}"] = summary[which].get(key)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds per experiment, and the difference of the means to the baseline.
+
+    Columns: experiment, label, unit, component, seeds, then ``{best,final}_{metric}_{mean,std}``
+    for overall, source, target_mean, gap and ``{best,final}_{overall,gap}_delta`` (experiment mean −
+    baseline mean; NaN without a finished baseline). Rows keep the order of ``results``.
+    """
+    by = ["experiment", "label", "unit", "component"]
+    baseline = results[results["experiment"] == BASELINE]
+    rows = []
+    for key, group in results.groupby(by, sort=False, dropna=False):
+        row: dict[str, Any] = dict(zip(by, key))
+        row["seeds"] = len(group)
+        for which in ("final", "best"):
+            for metric in METRICS:
+                column = pd.to_numeric(group[f"{which}_{metric}"], errors="coerce")
+                row[f"{which}_{metric}_mean"] = column.mean()
+                row[f"{which}_{metric}_std"] = column.std(ddof=1) if len(column.dropna()) > 1 else math.nan
+            for metric in ("overall", "gap"):
+                base = pd.to_numeric(baseline[f"{which}_{metric}"], errors="coerce").mean()
+                row[f"{which}_{metric}_delta"] = row[f"{which}_{metric}_mean"] - base
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _signed(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:+.2f}"
+
+
+def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """The summary as text: ``mean ± std`` of final/best overall and final gap, and Δ vs the baseline."""
+    numbers = sweep_summary_table(results).set_index("label")
+    rows = []
+    for label, group in results.groupby("label", sort=False):
+        n = numbers.loc[label]
+        is_base = n["experiment"] == BASELINE
+        rows.append({
+            "experiment": label, "seeds": int(n["seeds"]),
+            "overall": format_mean_std(group["final_overall"]),
+            "Δ overall": "—" if is_base else _signed(n["final_overall_delta"]),
+            "gap": format_mean_std(pd.to_numeric(group["final_gap"], errors="coerce")),
+            "Δ gap": "—" if is_base else _signed(n["final_gap_delta"]),
+            "best overall": format_mean_std(group["best_overall"]),
+            "Δ best": "—" if is_base else _signed(n["best_overall_delta"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table of ``frame`` (no index).
+
+    >>> print(markdown_table(pd.DataFrame({"a": [1], "b": ["x"]})))
+    | a | b |
+    |---|---|
+    | 1 | x |
+    """
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
+    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``layers.png`` from the finished runs."""
+    from xlingual_probe.plots.sweep import save_layer_sweep_plot
+
+    sweep_dir = Path(sweep_dir)
+    results = summarise_sweep(sweep_dir)
+    paths = {name: sweep_dir / name for name in ("results.csv", "summary.csv", "summary.md")}
+    atomic_write_text(paths["results.csv"], results.to_csv(index=False))
+    atomic_write_text(paths["summary.csv"], sweep_summary_table(results).to_csv(index=False))
+    sweep = read_json(sweep_dir / "sweep.json")
+    header = (f"# Layer sweep: {sweep['train'].get('model')} on {sweep['train'].get('task')}\n\n"
+              f"Final evaluation, mean ± std over seeds {sweep['options']['seeds']}; Δ = experiment mean − "
+              f"baseline (DF) mean. Best = best evaluation (select by {sweep['train'].get('select_by', 'overall')}).\n\n")
+    atomic_write_text(paths["summary.md"], header + markdown_table(format_sweep_summary(results)) + "\n")
+    plot = save_layer_sweep_plot(sweep_dir, results)
+    if plot is not None:
+        paths["layers.png"] = plot
+    return paths
+
+
+def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_layers: int | None = None,
+              show_progress: bool = True) -> pd.DataFrame:
+    """Plan, run (or finish) and summarise a layer sweep in ``config.out``.
+
+    Safe to repeat: finished runs are reused and unfinished ones resumed, so after Ctrl-C (which
+    propagates as ``KeyboardInterrupt``) the same call completes the sweep.
+
+    Args:
+        config: the sweep.
+        executor: how the jobs run (default: :class:`SequentialExecutor`).
+        num_layers: the model's layer count (default: read from the model's config).
+        show_progress: progress bars.
+
+    Returns:
+        The results table (one row per job, :data:`RESULT_COLUMNS`); the report files are written.
+    """
+    if num_layers is None:
+        num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
+    jobs = plan_sweep(config, num_layers)
+    write_sweep_plan(config, jobs, num_layers)
+    executor = executor or SequentialExecutor(show_progress=show_progress)
+    executor.run(jobs)
+    write_sweep_reports(config.out)
+    return summarise_sweep(config.out)
