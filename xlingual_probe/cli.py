@@ -12,6 +12,9 @@ import sys
 import typer
 
 from xlingual_probe.commands.inspect_model import inspect_command
+from xlingual_probe.commands.plot import plot_command
+from xlingual_probe.commands.probe_cka import probe_cka_command
+from xlingual_probe.commands.probe_layers import probe_layers_command
 from xlingual_probe.commands.train import train_command
 from xlingual_probe.utils.errors import UserError
 
@@ -24,6 +27,13 @@ app = typer.Typer(
 )
 app.command("train", no_args_is_help=True)(train_command)
 app.command("inspect", no_args_is_help=True)(inspect_command)
+
+probe_app = typer.Typer(help="Analyses of fine-tuning: layer sweeps (Fig. 3, Tables 1/6) and CKA (Fig. 6).",
+                        no_args_is_help=True)
+probe_app.command("layers", no_args_is_help=True)(probe_layers_command)
+probe_app.command("cka", no_args_is_help=True)(probe_cka_command)
+app.command("plot", no_args_is_help=True)(plot_command)
+app.add_typer(probe_app, name="probe")
 
 
 def main() -> None:

@@ -21,7 +21,10 @@ Every fine-tuning run writes one folder; everything downstream reads only these 
     checkpoints/last/  resumable state (Accelerate state: model safetensors, optimizer, RNG;
                        ``trainer_state.json``); present while a run can be resumed.
     checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
-    cka.jsonl          (CKA probe) one object per layer and probe step: ``step``, ``layer``, ``cka``.
+    cka.jsonl          (CKA probe) one object per layer and probe step: ``step``, ``layer`` (0 = bottom
+                       layer's output), ``cka`` (null when undefined), ``pooling``, ``debiased``,
+                       ``n`` (rows compared), ``cka_seconds`` (the probe's time at that step);
+                       ``config.json`` then has a ``cka_probe`` key with the probe's options.
 
 >>> RunFiles("runs/x").metrics.name
 'metrics.jsonl'

@@ -53,6 +53,10 @@ class TrainConfig:
         freeze: units frozen during fine-tuning (unit syntax: see ``models.parse_unit``).
         reinit: units re-initialised with the model's own ``_init_weights`` before fine-tuning.
         lr_scale: constant learning-rate multipliers per unit, e.g. ``{"top2:attention": 10}``.
+        noise_lambda: NoisyTune: before fine-tuning, perturb every pre-trained matrix by
+            U(−λ/2, λ/2)·std (head excluded); ``0`` = off (the paper's λ is 0.15).
+        slowfast: slow-and-fast / FS / FF settings (sets as units, c1, c2, r, window, threshold,
+            phase_mode, policies, swap), see :mod:`xlingual_probe.training.slowfast`; ``None`` = off.
         method: name of the fine-tuning method, recorded in the summary (``direct`` for DF).
         trust_remote_code: allow model code from the hub (off unless asked for).
     """
@@ -90,6 +94,8 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)
     reinit: list[str] = field(default_factory=list)
     lr_scale: dict[str, float] = field(default_factory=dict)
+    noise_lambda: float = 0.0
+    slowfast: dict[str, Any] | None = None
     method: str = "direct"
     trust_remote_code: bool = False
 
@@ -105,6 +111,7 @@ class TrainConfig:
             (self.select_by in ("overall", "source"), "--select-by must be 'overall' or 'source'"),
             (self.precision in ("fp32", "bf16"), "--precision must be 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
+            (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

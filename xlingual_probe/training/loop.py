@@ -29,6 +29,8 @@ from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
 from xlingual_probe.training.config import TrainConfig
+from xlingual_probe.training.noisytune import apply_noisytune
+from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.training.evaluation import evaluate, model_batch, prepare_eval_sets
 from xlingual_probe.training.provenance import git_state, package_versions
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
@@ -66,6 +68,8 @@ def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
 
 
 def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPolicy:
+    if policy is None and config.slowfast:
+        policy = SlowFastLRPolicy(config.slowfast)
     if policy is not None:
         if config.lr_scale:
             raise UserError("lr_scale cannot be combined with a learning-rate policy")
@@ -99,7 +103,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     Args:
         config: the run's configuration.
         callbacks: observers (e.g. the CKA probe).
-        policy: a learning-rate policy (slow-and-fast); default: constant ``config.lr_scale``.
+        policy: a learning-rate policy; default: slow-and-fast from ``config.slowfast`` if set,
+            else the constant multipliers of ``config.lr_scale``.
         resume: continue an unfinished run in ``config.out`` from its last checkpoint (a finished
             run is returned as it is).
         overwrite: delete ``config.out`` first.
@@ -129,6 +134,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     # re-initialisation draws from the seeded RNG, so it is part of the run's identity
     if config.reinit:
         reinitialize(model, model_map, resolve_units(model_map, config.reinit))
+    if config.noise_lambda > 0:
+        noise = torch.Generator().manual_seed(config.seed)
+        apply_noisytune(model, model_map.head, lam=config.noise_lambda, generator=noise)
     frozen = resolve_units(model_map, config.freeze + (["embeddings"] if config.freeze_embeddings else []))
     freeze_parameters(model, frozen)
     policy = _policy_for(config, model_map, policy)
@@ -168,8 +176,10 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         timers = saved["timers"]
         policy.load_state_dict(saved["policy"])
         if accelerator.is_main_process:
-            truncate_jsonl(files.steps, [r for r in read_jsonl(files.steps) if r["step"] <= start_step])
-            truncate_jsonl(files.metrics, [r for r in read_jsonl(files.metrics) if r["step"] <= start_step])
+            # drop what was logged after the checkpoint: those updates are about to be redone
+            for path in (files.steps, files.metrics, files.cka):
+                if path.is_file():
+                    truncate_jsonl(path, [r for r in read_jsonl(path) if r["step"] <= start_step])
     elif accelerator.is_main_process:
         for path in (files.steps, files.metrics, files.cka):
             path.unlink(missing_ok=True)

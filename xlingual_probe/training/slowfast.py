@@ -1,0 +1,107 @@
+"""Slow-and-fast fine-tuning in the loop: weight sets from a selection, K per set from the policy engine.
+
+A run's ``TrainConfig.slowfast`` holds everything (so ``config.json`` alone reproduces it):
+the four sets as unit strings (``S_I``, ``S_II``, ``V_I``, ``V_II``, see :mod:`xlingual_probe.models.units`),
+the policy hyper-parameters of :class:`~xlingual_probe.training.policies.SlowFastConfig`, the enabled
+policies (FS = I+II, FF = III+IV, slow-and-fast = all) and an optional ``swap`` (the paper's Table 8).
+
+The optimizer sees four disjoint groups, ``S_I`` = S_I∖S_II, ``S_II``, ``V_I`` = V_I∖V_II and ``V_II``
+(plus ``rest``), and each group carries *roles*: the policies that act on it. With the default
+roles (S_I∖S_II: I; S_II: I, II; V_I∖V_II: III; V_II: III, IV) the multipliers are exactly SPEC's
+table. In phase P1 a group with role I gets ``c1``; in P2 a group with role II gets R(φ_t), one with
+role IV gets ``c2``; everything else (embeddings and head included) gets 1. Policy III is the absence
+of a slow-down, so it never changes a number: this is why ``only-V_II`` equals the default and
+``swap-V`` equals ``only-V_I`` numerically (the run still records which was asked for).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from xlingual_probe.models.units import resolve_units
+from xlingual_probe.training.policies import SlowFastConfig, SlowFastPolicy
+from xlingual_probe.utils.errors import UserError
+
+SETS = ("S_I", "S_II", "V_I", "V_II")
+DEFAULT_ROLES: dict[str, frozenset[str]] = {
+    "S_I": frozenset({"I"}), "S_II": frozenset({"I", "II"}),
+    "V_I": frozenset({"III"}), "V_II": frozenset({"III", "IV"}),
+}
+# Table 8 of the paper: which policies act on which part of each set
+SWAPS: dict[str, dict[str, frozenset[str]]] = {
+    "only-S_I": {"S_I": frozenset({"I", "II"}), "S_II": frozenset({"I", "II"})},
+    "only-S_II": {"S_I": frozenset(), "S_II": frozenset({"I", "II"})},
+    "swap-S": {"S_I": frozenset({"II"}), "S_II": frozenset({"I", "II"})},
+    "only-V_I": {"V_I": frozenset({"III", "IV"}), "V_II": frozenset({"III", "IV"})},
+    "only-V_II": {"V_I": frozenset(), "V_II": frozenset({"III", "IV"})},
+    "swap-V": {"V_I": frozenset({"IV"}), "V_II": frozenset({"III", "IV"})},
+}
+# CLI method names -> the policy engine's method keys
+METHODS = {"slowfast": "slowfast", "slow": "fs", "fast": "ff"}
+
+
+def slowfast_settings(method: str, sets: dict[str, str | None], *, policy_iv: bool = True, swap: str | None = None,
+                      **hyper: Any) -> dict[str, Any]:
+    """The ``TrainConfig.slowfast`` dict of a method (``slowfast``, ``slow`` = FS, ``fast`` = FF).
+
+    >>> s = slowfast_settings("slow", {"S_I": "0-9", "S_II": "0-3:ffn", "V_I": "10-11", "V_II": "10-11:attention"})
+    >>> s["policies"], s["c1"], s["swap"]
+    (['I', 'II'], 0.01, None)
+    """
+    if method not in METHODS:
+        raise UserError(f"unknown slow-and-fast method {method!r}; choose one of: {', '.join(METHODS)}")
+    if swap is not None and swap not in SWAPS:
+        raise UserError(f"unknown --swap {swap!r}; choose one of: {', '.join(SWAPS)}")
+    config = SlowFastConfig.for_method(METHODS[method], policy_iv=policy_iv, **hyper)
+    return {**{k: v for k, v in vars(config).items() if k != "policies"}, "policies": list(config.policies),
+            "sets": {name: sets.get(name) or None for name in SETS}, "swap": swap}
+
+
+class SlowFastLRPolicy:
+    """The loop's :class:`~xlingual_probe.training.callbacks.LRPolicy` for slow-and-fast and FS / FF."""
+
+    def __init__(self, settings: dict[str, Any]):
+        hyper = {k: settings[k] for k in ("c1", "c2", "r", "window", "threshold", "phase_mode")}
+        self.config = SlowFastConfig(policies=tuple(settings["policies"]), **hyper)
+        self.engine = SlowFastPolicy(self.config)
+        self.units = settings["sets"]
+        self.roles = {**DEFAULT_ROLES, **SWAPS.get(settings.get("swap") or "", {})}
+
+    def param_sets(self, model: torch.nn.Module, model_map: Any) -> dict[str, list[str]]:
+        """The four disjoint groups S_I∖S_II, S_II, V_I∖V_II, V_II (parameter names)."""
+        full = {name: set(resolve_units(model_map, [unit])) if unit else set() for name, unit in self.units.items()}
+        if not full["S_II"] <= full["S_I"]:
+            raise UserError(f"S_II ({self.units['S_II']}) must lie inside S_I ({self.units['S_I']})")
+        if not full["V_II"] <= full["V_I"]:
+            raise UserError(f"V_II ({self.units['V_II']}) must lie inside V_I ({self.units['V_I']})")
+        if full["S_I"] & full["V_I"]:
+            raise UserError(f"S_I ({self.units['S_I']}) and V_I ({self.units['V_I']}) must be disjoint")
+        order = [name for name, _ in model.named_parameters()]
+        parts = {"S_I": full["S_I"] - full["S_II"], "S_II": full["S_II"],
+                 "V_I": full["V_I"] - full["V_II"], "V_II": full["V_II"]}
+        return {name: [p for p in order if p in members] for name, members in parts.items()}
+
+    def multiplier(self, roles: frozenset[str], phase: int, r_phi: float | None) -> float:
+        """K of a group with ``roles`` in ``phase`` (enabled policies only)."""
+        on = set(self.config.policies)
+        if phase == 1:
+            return self.config.c1 if "I" in roles and "I" in on else 1.0
+        if "II" in roles and "II" in on:
+            return float(r_phi)
+        if "IV" in roles and "IV" in on:
+            return self.config.c2
+        return 1.0
+
+    def scales(self, step: int, loss: float) -> tuple[dict[str, float], dict[str, Any]]:
+        state = self.engine.step(loss, t=step)
+        k = {name: self.multiplier(self.roles[name], state.phase, state.r_phi) for name in SETS}
+        return k, {"phase": state.phase, "phi": state.phi, "K": k}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.engine.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.engine.load_state_dict(state)
+
