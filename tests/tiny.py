@@ -77,12 +77,10 @@ def write_xnli(folder: Path, n_train: int = 256, n_dev: int = 48) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "mnli_train.tsv", "w", encoding="utf-8") as f:
         f.write("sentence1\tsentence2\tlabel\tgenre\n")
-        for p, h, label in nli_pairs(n_train, "en", seed=1):
-            f.write(f"{p}\t{h}\t{label}\tfiction\n")
+        f.writelines(f"{p}\t{h}\t{label}\tfiction\n" for p, h, label in nli_pairs(n_train, "en", seed=1))
     for i, lang in enumerate(LANGS):
         with open(folder / f"dev-{lang}.tsv", "w", encoding="utf-8") as f:
-            for p, h, label in nli_pairs(n_dev, lang, seed=10 + i):
-                f.write(f"{p}\t{h}\t{label}\n")
+            f.writelines(f"{p}\t{h}\t{label}\n" for p, h, label in nli_pairs(n_dev, lang, seed=10 + i))
     return folder
 
 
@@ -142,3 +140,25 @@ def write_qa(folder: Path, n_train: int = 200, n_dev: int = 30) -> Path:
         path = folder / "mlqa" / f"dev-context-{lang}-question-{lang}.json"
         path.write_text(json.dumps(squad_json(n_dev, lang, 10 + i)))
     return folder
+
+
+def tiny_config(model, data, out, **overrides):
+    """A TrainConfig for a few fast updates of the tiny model on the fixture XNLI data."""
+    from xlingual_probe.training import TrainConfig
+
+    values = {"model": str(model), "task": "xnli", "out": str(out), "data_dir": str(data), "max_steps": 40,
+              "batch_size": 16, "lr": 5e-3, "eval_every": 20, "warmup_ratio": 0.1, "seed": 1,
+              "eval_batch_size": 32, "save_best": False}
+    return TrainConfig(**{**values, **overrides})
+
+
+def kill_at(step: int):
+    """A callback that raises KeyboardInterrupt (as Ctrl-C would) after update ``step``."""
+    from xlingual_probe.training import Callback
+
+    class KillAt(Callback):
+        def on_step_end(self, ctx, current, loss, batch):
+            if current == step:
+                raise KeyboardInterrupt
+
+    return KillAt()

@@ -5,19 +5,18 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from tests.tiny import kill_at
+from tests.tiny import tiny_config as shared_tiny_config
 from xlingual_probe.probes.cka_probe import CKAProbe, CKAProbeConfig, _frozen_copy, cka_overhead, last_cka
 from xlingual_probe.runs import load_runs
-from xlingual_probe.training import Callback, TrainConfig, train
+from xlingual_probe.training import train
 from xlingual_probe.utils import UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
 
 
 def tiny_config(tiny_model, tiny_data, out, **overrides):
-    values = {"model": str(tiny_model), "task": "xnli", "out": str(out), "data_dir": str(tiny_data),
-              "max_steps": 12, "batch_size": 16, "lr": 3e-3, "eval_every": 6, "warmup_ratio": 0.1, "seed": 1,
-              "eval_batch_size": 48, "save_best": False, "max_length": 48, "eval_size": 24}
-    values.update(overrides)
-    return TrainConfig(**values)
+    settings = {"max_steps": 12, "lr": 3e-3, "eval_every": 6, "eval_batch_size": 48, "max_length": 48, "eval_size": 24}
+    return shared_tiny_config(tiny_model, tiny_data, out, **{**settings, **overrides})
 
 
 def without_timing(records):
@@ -51,15 +50,6 @@ def test_probe_records_every_layer_and_leaves_training_unchanged(tiny_model, tin
     assert len(load_runs(tmp_path / "probed").cka) == 6
 
 
-class KillAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, ctx, step, loss, batch):
-        if step == self.step:
-            raise KeyboardInterrupt
-
-
 def test_resume_rebuilds_the_starting_point_of_a_reinit_run(tiny_model, tiny_data, tmp_path):
     # layer 0 re-initialised: the "pre-trained" reference is the model after re-initialisation
     config = {"reinit": ["0"], "save_every": 6}
@@ -67,7 +57,7 @@ def test_resume_rebuilds_the_starting_point_of_a_reinit_run(tiny_model, tiny_dat
     train(straight, callbacks=[CKAProbe(CKAProbeConfig(every=3))], show_progress=False)
     killed = tiny_config(tiny_model, tiny_data, tmp_path / "killed", **config)
     with pytest.raises(KeyboardInterrupt):  # after the probe at 9; the checkpoint is at 6
-        train(killed, callbacks=[CKAProbe(CKAProbeConfig(every=3)), KillAt(9)], show_progress=False)
+        train(killed, callbacks=[CKAProbe(CKAProbeConfig(every=3)), kill_at(9)], show_progress=False)
     assert [r["step"] for r in read_jsonl(tmp_path / "killed/cka.jsonl")][-1] == 9
     train(killed, callbacks=[CKAProbe(CKAProbeConfig(every=3))], resume=True, show_progress=False)
 

@@ -4,22 +4,15 @@ import json
 
 import pytest
 
+from tests.tiny import kill_at, tiny_config
 from xlingual_probe.runs import load_runs
-from xlingual_probe.training import Callback, TrainConfig, train
+from xlingual_probe.training import train
 from xlingual_probe.utils.io import read_json, read_jsonl
-
-
-def tiny_config(tiny_model, tiny_data, tmp_path, task="xnli", **overrides):
-    values = dict(model=str(tiny_model), task=task, out=str(tmp_path / "run"), data_dir=str(tiny_data),
-                  max_steps=40, batch_size=16, lr=5e-3, eval_every=20, warmup_ratio=0.1, seed=1,
-                  eval_batch_size=32, save_best=False)
-    values.update(overrides)
-    return TrainConfig(**values)
 
 
 @pytest.mark.parametrize("task", ["xnli", "panx", "mlqa"])
 def test_run_directory_contract_and_loss_falls(tiny_model, tiny_data, tmp_path, task):
-    config = tiny_config(tiny_model, tiny_data, tmp_path, task=task, max_length=64 if task != "mlqa" else 96)
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "run", task=task, max_length=64 if task != "mlqa" else 96)
     summary = train(config, show_progress=False)
     run = tmp_path / "run"
     info = read_json(run / "config.json")
@@ -51,8 +44,8 @@ def test_run_directory_contract_and_loss_falls(tiny_model, tiny_data, tmp_path, 
 
 
 def test_same_seed_same_numbers_and_load_runs(tiny_model, tiny_data, tmp_path):
-    a = train(tiny_config(tiny_model, tiny_data, tmp_path / "a", max_steps=20), show_progress=False)
-    b = train(tiny_config(tiny_model, tiny_data, tmp_path / "b", max_steps=20), show_progress=False)
+    a = train(tiny_config(tiny_model, tiny_data, tmp_path / "a" / "run", max_steps=20), show_progress=False)
+    b = train(tiny_config(tiny_model, tiny_data, tmp_path / "b" / "run", max_steps=20), show_progress=False)
     assert a["final"]["metrics"] == b["final"]["metrics"]
     assert read_jsonl(tmp_path / "a/run/steps.jsonl") == read_jsonl(tmp_path / "b/run/steps.jsonl")
     runs = load_runs([tmp_path / "a", tmp_path / "b"])
@@ -61,28 +54,19 @@ def test_same_seed_same_numbers_and_load_runs(tiny_model, tiny_data, tmp_path):
     assert len(runs.steps) == 40
 
 
-class KillAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, ctx, step, loss, batch):
-        if step == self.step:
-            raise KeyboardInterrupt
-
-
 def test_resume_after_kill_equals_uninterrupted(tiny_model, tiny_data, tmp_path):
-    straight = train(tiny_config(tiny_model, tiny_data, tmp_path / "straight", max_steps=30, eval_every=10),
+    straight = train(tiny_config(tiny_model, tiny_data, tmp_path / "straight" / "run", max_steps=30, eval_every=10),
                      show_progress=False)
-    config = tiny_config(tiny_model, tiny_data, tmp_path / "killed", max_steps=30, eval_every=10)
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "killed" / "run", max_steps=30, eval_every=10)
     with pytest.raises(KeyboardInterrupt):
-        train(config, callbacks=[KillAt(15)], show_progress=False)
+        train(config, callbacks=[kill_at(15)], show_progress=False)
     run = tmp_path / "killed/run"
     assert (run / "checkpoints/last/trainer_state.json").is_file()
     assert not (run / "summary.json").exists()
     resumed = train(config, resume=True, show_progress=False)
     assert resumed["final"]["metrics"] == straight["final"]["metrics"]
     assert read_jsonl(run / "steps.jsonl") == read_jsonl(tmp_path / "straight/run/steps.jsonl")
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "eval_seconds"} for r in rs]  # noqa: E731
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "eval_seconds"} for r in rs]
     assert strip(read_jsonl(run / "metrics.jsonl")) == strip(read_jsonl(tmp_path / "straight/run/metrics.jsonl"))
     # a finished run is reused, not repeated
     again = train(config, resume=True, show_progress=False)
@@ -92,7 +76,7 @@ def test_resume_after_kill_equals_uninterrupted(tiny_model, tiny_data, tmp_path)
 def test_existing_output_needs_resume_or_overwrite(tiny_model, tiny_data, tmp_path):
     from xlingual_probe.utils import UserError
 
-    config = tiny_config(tiny_model, tiny_data, tmp_path, max_steps=2, eval_every=2)
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, eval_every=2)
     train(config, show_progress=False)
     with pytest.raises(UserError, match="--resume"):
         train(config, show_progress=False)
@@ -102,10 +86,10 @@ def test_existing_output_needs_resume_or_overwrite(tiny_model, tiny_data, tmp_pa
 def test_freeze_and_lr_scale_units(tiny_model, tiny_data, tmp_path):
     import csv
 
-    config = tiny_config(tiny_model, tiny_data, tmp_path, max_steps=4, eval_every=4, freeze=["0:ffn"],
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=4, eval_every=4, freeze=["0:ffn"],
                          lr_scale={"top1:attention": 10.0})
     train(config, show_progress=False)
-    rows = list(csv.DictReader(open(tmp_path / "run/param_groups.csv")))
+    rows = list(csv.DictReader((tmp_path / "run/param_groups.csv").read_text().splitlines()))
     groups = {r["parameter"]: r["group"] for r in rows}
     assert not any(".layer.0.intermediate" in p or ".layer.0.output.dense" in p for p in groups)
     assert groups["bert.encoder.layer.1.attention.self.query.weight"] == "top1:attention"

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from tests.training.test_loop import tiny_config
+from tests.tiny import tiny_config
 from xlingual_probe.training import train
 from xlingual_probe.training.policies import SlowFastConfig, multipliers_from_losses
 from xlingual_probe.training.slowfast import SlowFastLRPolicy, slowfast_settings
@@ -17,7 +17,7 @@ SETS = {"S_I": "0", "S_II": "0:ffn", "V_I": "1", "V_II": "1:attention"}
 
 def run_policy(tiny_model, tiny_data, tmp_path, method="slowfast", **kwargs):
     settings = slowfast_settings(method, SETS, window=4, threshold=0.05, c1=0.01, c2=10.0, **kwargs)
-    config = tiny_config(tiny_model, tiny_data, tmp_path, max_steps=24, eval_every=24, slowfast=settings,
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=24, eval_every=24, slowfast=settings,
                          method=method)
     train(config, show_progress=False)
     return settings, read_jsonl(tmp_path / "run/steps.jsonl"), tmp_path / "run"
@@ -35,7 +35,7 @@ def test_logged_K_recomputed_from_logged_losses(tiny_model, tiny_data, tmp_path)
     for s in steps:
         for name in ("S_I", "S_II", "V_I", "V_II"):
             assert s["group_lr"][name] == pytest.approx(s["K"][name] * s["lr"], rel=1e-12, abs=1e-15)
-    groups = {row["parameter"]: row["group"] for row in csv.DictReader(open(run / "param_groups.csv"))}
+    groups = {row["parameter"]: row["group"] for row in csv.DictReader((run / "param_groups.csv").read_text().splitlines())}
     assert groups["bert.encoder.layer.0.intermediate.dense.weight"] == "S_II"
     assert groups["bert.encoder.layer.0.attention.self.query.weight"] == "S_I"
     assert groups["bert.encoder.layer.1.attention.output.LayerNorm.weight"] == "V_II"
@@ -76,15 +76,15 @@ def test_table8_swaps_hand_computed(swap, phase, expected):
 def test_bad_sets_are_refused(tiny_model, tiny_data, tmp_path):
     bad = slowfast_settings("slowfast", {"S_I": "0", "S_II": "1:ffn", "V_I": "1", "V_II": "1:attention"})
     with pytest.raises(UserError, match="inside S_I"):
-        train(tiny_config(tiny_model, tiny_data, tmp_path, max_steps=2, slowfast=bad), show_progress=False)
+        train(tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, slowfast=bad), show_progress=False)
     with pytest.raises(UserError, match="swap"):
         slowfast_settings("slowfast", SETS, swap="nonsense")
 
 
 def test_noisytune_run_differs_from_direct_only_by_noise(tiny_model, tiny_data, tmp_path):
-    direct = train(tiny_config(tiny_model, tiny_data, tmp_path / "df", max_steps=3, eval_every=3), show_progress=False)
-    noisy = train(tiny_config(tiny_model, tiny_data, tmp_path / "nt", max_steps=3, eval_every=3, noise_lambda=0.15,
+    direct = train(tiny_config(tiny_model, tiny_data, tmp_path / "df" / "run", max_steps=3, eval_every=3), show_progress=False)
+    noisy = train(tiny_config(tiny_model, tiny_data, tmp_path / "nt" / "run", max_steps=3, eval_every=3, noise_lambda=0.15,
                               method="noisytune"), show_progress=False)
-    first = lambda d: read_jsonl(d / "run/steps.jsonl")[0]["loss"]  # noqa: E731
+    first = lambda d: read_jsonl(d / "run/steps.jsonl")[0]["loss"]
     assert first(tmp_path / "df") != first(tmp_path / "nt")
     assert noisy["method"] == "noisytune" and direct["method"] == "direct"

@@ -1,27 +1,36 @@
 """``xprobe train METHOD``: fine-tune a model on a source language and evaluate every language.
 
-Methods: ``direct`` (DF, plain fine-tuning). One run directory per seed (``--out`` itself for one
-seed, ``--out/seed-N`` for several), then a table of mean ± std over the seeds.
+Methods: ``direct`` (DF, plain fine-tuning), ``noisytune`` (NoisyTune, λ = ``--noise-lambda``),
+``slow`` (FS: policies I + II), ``fast`` (FF: policies III + IV) and ``slowfast`` (all four, Guo et al.
+2023). The policy methods take their weight sets from ``--sets``: ``paper`` (SPEC's preset), a
+selection file written by ``xprobe select`` (or by hand), or ``auto`` (run the layer sweep and the
+CKA probe first, reusing cached runs, then select). One run directory per seed (``--out`` itself for
+one seed, ``--out/seed-N`` for several), then a table of mean ± std over the seeds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
 from xlingual_probe.commands.options import resolve_train_options, with_train_options
 from xlingual_probe.reporting import seed_summary_table
 from xlingual_probe.training import TrainConfig, train
+from xlingual_probe.training.slowfast import METHODS as POLICY_METHODS
+from xlingual_probe.training.slowfast import SWAPS, slowfast_settings
 from xlingual_probe.utils.errors import UserError
 
-METHODS = ("direct",)
+METHODS = ("direct", "noisytune", "slow", "fast", "slowfast")
+_POLICY = "Slow-and-fast options"
 
 EXAMPLES = """
 Examples:
 
   xprobe train direct --model synthetic --task synthetic-nli --out runs/df
+
+  xprobe train slowfast --sets paper --model synthetic --task synthetic-nli --seed 1 --seed 2 --out runs/sf
 
   xprobe train direct --model intfloat/multilingual-e5-small --task xnli --data-dir ../shared/data
       --train-size 2000 --eval-size 500 --max-steps 300 --batch-size 16 --lr 5e-5 --seed 1 --seed 2 --out runs/xnli
@@ -47,6 +56,30 @@ def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, resume: bool,
     return dirs
 
 
+def method_settings(method: str, values: dict[str, Any], seeds: list[int], out: Path, *, sets: str,
+                    policy_iv: str, swap: str | None, noise_lambda: float, hyper: dict[str, Any]) -> dict[str, Any]:
+    """The TrainConfig values that make ``method``: NoisyTune's λ or the slow-and-fast settings."""
+    if method == "noisytune":
+        return {"noise_lambda": noise_lambda}
+    if method not in POLICY_METHODS:
+        return {}
+    from xlingual_probe.selection import auto_selection, resolve_selection
+    from xlingual_probe.probes.sweep import count_layers
+
+    if sets == "auto":
+        # beside the run directories, not inside them (a run directory must start empty)
+        selection = auto_selection(values, seeds, out.parent / f"{out.name}-selection")
+    else:
+        selection = resolve_selection(sets, count_layers(values["model"], values.get("trust_remote_code") or False))
+    if policy_iv not in ("auto", "on", "off"):
+        raise UserError("--policy-iv must be auto, on or off")
+    iv = selection.get("policy_iv", True) if policy_iv == "auto" else policy_iv == "on"
+    settings = slowfast_settings(method, selection["sets"], policy_iv=iv, swap=swap,
+                                 **{k: v for k, v in hyper.items() if v is not None})
+    settings["selection"] = {"source": selection.get("source", sets), "spec": sets}
+    return {"slowfast": settings}
+
+
 @with_train_options
 def train_command(
     method: Annotated[str, typer.Argument(help=f"Fine-tuning method: {', '.join(METHODS)}.")],
@@ -54,6 +87,21 @@ def train_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run; reuse a finished one.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    sets: Annotated[str, typer.Option(help="Weight sets: paper, auto, or a selection file.",
+                                      rich_help_panel=_POLICY)] = "paper",
+    c1: Annotated[Optional[float], typer.Option(help="Policy I multiplier [0.01].", rich_help_panel=_POLICY)] = None,
+    c2: Annotated[Optional[float], typer.Option(help="Policy IV multiplier [10].", rich_help_panel=_POLICY)] = None,
+    r: Annotated[Optional[float], typer.Option(help="Exponent of R(phi) [3].", rich_help_panel=_POLICY)] = None,
+    window: Annotated[Optional[int], typer.Option(help="Updates per loss mean [100].", rich_help_panel=_POLICY)] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Phase-1 loss drop per window [0.1].",
+                                                       rich_help_panel=_POLICY)] = None,
+    phase_mode: Annotated[Optional[str], typer.Option(help="per-step (can return to P1) or latch [per-step].",
+                                                      rich_help_panel=_POLICY)] = None,
+    policy_iv: Annotated[str, typer.Option(help="auto (from the selection), on or off.",
+                                           rich_help_panel=_POLICY)] = "auto",
+    swap: Annotated[Optional[str], typer.Option(help=f"Table 8 variant: {', '.join(SWAPS)}.",
+                                                rich_help_panel=_POLICY)] = None,
+    noise_lambda: Annotated[float, typer.Option(help="NoisyTune's lambda.", rich_help_panel=_POLICY)] = 0.15,
     *,
     train_opts: dict[str, Any],
 ) -> None:
@@ -61,6 +109,11 @@ def train_command(
     if method not in METHODS:
         raise UserError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
     values, seeds = resolve_train_options(train_opts, {"method": method})
+    hyper = {"c1": c1, "c2": c2, "r": r, "window": window, "threshold": threshold, "phase_mode": phase_mode}
+    if method not in POLICY_METHODS and (any(v is not None for v in hyper.values()) or swap):
+        raise UserError(f"slow-and-fast options apply to {', '.join(POLICY_METHODS)}, not to {method!r}")
+    values.update(method_settings(method, values, seeds, out, sets=sets, policy_iv=policy_iv, swap=swap,
+                                  noise_lambda=noise_lambda, hyper=hyper))
     dirs = run_seeds(values, seeds, out, resume, overwrite, show_progress=not quiet)
     if len(dirs) > 1:
         typer.echo(seed_summary_table([str(d) for d in dirs]).to_string(index=False))
