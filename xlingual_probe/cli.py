@@ -11,10 +11,12 @@ import sys
 
 import typer
 
+from xlingual_probe.commands.compare import compare_command
 from xlingual_probe.commands.inspect_model import inspect_command
 from xlingual_probe.commands.plot import plot_command
 from xlingual_probe.commands.probe_cka import probe_cka_command
 from xlingual_probe.commands.probe_layers import probe_layers_command
+from xlingual_probe.commands.select import select_command
 from xlingual_probe.commands.train import train_command
 from xlingual_probe.utils.errors import UserError
 
@@ -32,6 +34,8 @@ probe_app = typer.Typer(help="Analyses of fine-tuning: layer sweeps (Fig. 3, Tab
                         no_args_is_help=True)
 probe_app.command("layers", no_args_is_help=True)(probe_layers_command)
 probe_app.command("cka", no_args_is_help=True)(probe_cka_command)
+app.command("select", no_args_is_help=True)(select_command)
+app.command("compare", no_args_is_help=True)(compare_command)
 app.command("plot", no_args_is_help=True)(plot_command)
 app.add_typer(probe_app, name="probe")
 

@@ -95,3 +95,12 @@ def test_freeze_and_lr_scale_units(tiny_model, tiny_data, tmp_path):
     assert groups["bert.encoder.layer.1.attention.self.query.weight"] == "top1:attention"
     step = read_jsonl(tmp_path / "run/steps.jsonl")[2]
     assert step["group_lr"]["top1:attention"] == pytest.approx(10 * step["group_lr"]["rest"])
+
+
+def test_resume_refuses_a_different_config(tiny_model, tiny_data, tmp_path):
+    from xlingual_probe.utils import UserError
+
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, eval_every=2), show_progress=False)
+    with pytest.raises(UserError, match="lr"):
+        train(tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, eval_every=2, lr=1e-3),
+              resume=True, show_progress=False)

@@ -58,6 +58,16 @@ def prepare_run_dir(files: RunFiles, resume: bool, overwrite: bool) -> str:
     return "fresh"
 
 
+def _check_same_config(files: RunFiles, config: TrainConfig) -> None:
+    """Refuse to resume a run under a different configuration (its numbers would mean nothing)."""
+    saved = read_json(files.config)["config"]
+    current = config.to_dict()
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if changed:
+        raise UserError(f"cannot resume {files.root}: its config differs in {', '.join(changed)} "
+                        "(use --overwrite to start again, or another --out)")
+
+
 def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
     task = get_task(config.task)
     opts = DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
@@ -117,6 +127,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     invocation_start = time.perf_counter()
     files = RunFiles(config.out)
     state = prepare_run_dir(files, resume, overwrite)
+    if state in ("done", "resume"):
+        _check_same_config(files, config)
     if state == "done":
         return read_json(files.summary)
     accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")

@@ -1,0 +1,338 @@
+"""Compare fine-tuning methods on the same data and budget: the paper's Table 2/4, with a paired test.
+
+Context:
+    The paper's claim is a difference between methods (slow-and-fast vs DF, NoisyTune, FS, FF) of
+    a point or two, over four seeds. Such a difference is only worth reporting next to its noise,
+    so besides the mean ± std table this module pairs the runs by seed (same seed = same head
+    initialisation and data order) and tests each method's per-seed overall score against DF's.
+
+Method:
+    Every method trains with the *same* TrainConfig apart from its own settings (``method``,
+    ``noise_lambda`` for NoisyTune, ``slowfast`` for the policy methods), once per seed, into
+    ``OUT/<method>/seed-<k>`` with ``train(..., resume=True)``: re-running reuses finished runs and
+    resumes unfinished ones (a run directory made with other options is refused, not reused). The
+    policy methods take their weight sets from one selection resolved once (``paper``, ``auto`` or
+    a file; saved as ``OUT/selection.json``). Methods:
+
+        direct            DF, plain fine-tuning (always run: it is the reference)
+        noisytune         NoisyTune, λ = ``noise_lambda`` (0.15)
+        slow              FS: policies I + II
+        fast              FF: policies III + IV
+        slowfast          all four policies
+        slowfast:<swap>   a Table-8 variant (``only-S_I``, ``only-S_II``, ``swap-S``, ``only-V_I``,
+                          ``only-V_II``, ``swap-V``)
+
+    Scores come from each run's ``summary.json``: the ``best`` evaluation (model selection on the
+    mean over all languages' dev sets, the paper's protocol) by default, or the ``final`` one.
+    For each method vs DF: the mean of the per-seed differences of overall performance and
+    ``scipy.stats.ttest_rel`` (two-sided) over the seeds both have; "> noise" means p < ``alpha``.
+    With fewer than 2 paired seeds the test is "n/a".
+
+Outputs in ``OUT``: ``compare.json`` (the options and run directories), ``comparison.csv`` (per
+method: seeds, mean and std of source, target_mean, overall, gap; overall_diff, t, p, significant),
+``comparison_languages.csv`` (method, lang, seeds, mean, std) and ``comparison.md`` (both tables).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xlingual_probe.probes.sweep import count_layers, markdown_table
+from xlingual_probe.runs import RunFiles
+from xlingual_probe.training.slowfast import SWAPS, slowfast_settings
+from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
+
+__all__ = ["CompareConfig", "ComparisonResult", "compare_methods", "comparison_tables", "paired_tests",
+           "parse_methods", "run_scores"]
+
+REFERENCE = "direct"
+METHODS = ("direct", "noisytune", "slow", "fast", "slowfast")
+ALIASES = {"df": "direct", "fs": "slow", "ff": "fast"}
+POLICY_METHODS = ("slow", "fast", "slowfast")
+SCORES = ("source", "target_mean", "overall", "gap")
+
+
+def parse_methods(text: str | list[str]) -> list[str]:
+    """Method names from a comma list, DF first (added when missing), aliases resolved, no repeats.
+
+    >>> parse_methods("slowfast,fs,slowfast:swap-S")
+    ['direct', 'slowfast', 'slow', 'slowfast:swap-S']
+
+    Raises:
+        UserError: an unknown method or swap (the message lists the valid ones).
+    """
+    names = [n.strip() for part in ([text] if isinstance(text, str) else text) for n in part.split(",")]
+    out = [REFERENCE]
+    for name in filter(None, names):
+        base, _, swap = name.partition(":")
+        base = ALIASES.get(base, base)
+        if base not in METHODS:
+            raise UserError(f"unknown method {name!r}; choose from: {', '.join(METHODS)} "
+                            f"(or slowfast:<swap> with swap in {', '.join(SWAPS)})")
+        if swap and (base not in POLICY_METHODS or swap not in SWAPS):
+            raise UserError(f"unknown variant {name!r}: use slowfast:<swap> with swap in {', '.join(SWAPS)}")
+        full = f"{base}:{swap}" if swap else base
+        if full not in out:
+            out.append(full)
+    return out
+
+
+@dataclass
+class CompareConfig:
+    """A comparison of fine-tuning methods.
+
+    Attributes:
+        train: TrainConfig values shared by every run (``out``, ``seed``, ``method``, ``noise_lambda``
+            and ``slowfast`` are set per run).
+        out: the comparison directory.
+        seeds: training seeds; every method runs once per seed.
+        methods: methods (see the module docstring); DF is added first when missing.
+        sets: the weight sets of the policy methods: ``paper``, ``auto`` (run a layer sweep and
+            CKA runs in ``OUT/auto`` and select) or a selection file.
+        which: ``best`` (the paper's model selection) or ``final`` evaluation.
+        alpha: significance level of the paired test.
+        noise_lambda: NoisyTune's λ.
+        policy: slow-and-fast hyper-parameters (``c1``, ``c2``, ``r``, ``window``, ``threshold``,
+            ``phase_mode``); missing ones take SPEC's defaults.
+    """
+
+    train: dict[str, Any]
+    out: str
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    methods: list[str] = field(default_factory=lambda: ["direct", "noisytune", "slowfast"])
+    sets: str = "paper"
+    which: str = "best"
+    alpha: float = 0.05
+    noise_lambda: float = 0.15
+    policy: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.methods = parse_methods(self.methods)
+        if not self.seeds:
+            raise UserError("give at least one --seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"repeated seed in {self.seeds}")
+        if self.which not in ("best", "final"):
+            raise UserError(f"--which must be 'best' or 'final', not {self.which!r}")
+        if not 0 < self.alpha < 1:
+            raise UserError("--alpha must be in (0, 1)")
+        if self.noise_lambda <= 0:
+            raise UserError("--noise-lambda must be positive")
+
+
+@dataclass
+class ComparisonResult:
+    """What :func:`compare_methods` produced: the tables, the selection used and the files written."""
+
+    table: pd.DataFrame
+    languages: pd.DataFrame
+    scores: pd.DataFrame
+    selection: dict[str, Any] | None
+    paths: dict[str, Path]
+
+
+def method_dir(method: str) -> str:
+    """``slowfast:swap-S`` → ``slowfast-swap-S`` (a portable folder name)."""
+    return method.replace(":", "-")
+
+
+def _run_values(method: str, config: CompareConfig, selection: dict[str, Any] | None) -> dict[str, Any]:
+    values = {**config.train, "method": method, "noise_lambda": 0.0, "slowfast": None}
+    base, _, swap = method.partition(":")
+    if base == "noisytune":
+        values["noise_lambda"] = config.noise_lambda
+    elif base in POLICY_METHODS:
+        assert selection is not None
+        values["slowfast"] = slowfast_settings(base, selection["sets"], policy_iv=selection["policy_iv"],
+                                               swap=swap or None, **config.policy)
+    return values
+
+
+def _check_reusable(run_dir: Path, values: dict[str, Any]) -> None:
+    files = RunFiles(run_dir)
+    if not files.config.is_file():
+        return
+    saved = read_json(files.config).get("config", {})
+    changed = sorted(k for k, v in values.items() if saved.get(k) != v)
+    if changed:
+        raise UserError(f"{run_dir} was made with other options ({', '.join(changed)} differ): "
+                        "use another --out, or delete that folder")
+
+
+def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-seed scores of finished runs: (method, seed, source, target_mean, overall, gap), and
+    per-language scores in long form (method, seed, lang, value)."""
+    scores, languages = [], []
+    for method, runs in run_dirs.items():
+        for seed, run in runs:
+            record = read_json(RunFiles(run).summary)[which]
+            scores.append({"method": method, "seed": seed, **{k: record.get(k) for k in SCORES}})
+            languages += [{"method": method, "seed": seed, "lang": lang, "value": value}
+                          for lang, value in record["metrics"].items()]
+    return pd.DataFrame(scores), pd.DataFrame(languages)
+
+
+def paired_tests(scores: pd.DataFrame, reference: str = REFERENCE, alpha: float = 0.05,
+                 column: str = "overall") -> pd.DataFrame:
+    """Each method vs ``reference``, paired by seed: pairs, mean difference, t, p (two-sided), significant.
+
+    ``significant`` is ``"yes"`` (p < alpha), ``"no"``, or ``"n/a"`` (fewer than 2 pairs, or the
+    reference itself); t and p are NaN then, and also when the differences are all equal (zero variance).
+
+    >>> s = pd.DataFrame({"method": ["direct"] * 3 + ["x"] * 3, "seed": [1, 2, 3] * 2,
+    ...                   "overall": [70.0, 71.0, 72.0, 71.0, 73.0, 73.5]})
+    >>> row = paired_tests(s).iloc[1]
+    >>> int(row["pairs"]), float(row["diff"]), round(float(row["t"]), 4), round(float(row["p"]), 4), row["significant"]
+    (3, 1.5, 5.1962, 0.0351, 'yes')
+    """
+    from scipy import stats
+
+    ref = scores[scores["method"] == reference].set_index("seed")[column]
+    rows = []
+    for method, group in scores.groupby("method", sort=False):
+        row: dict[str, Any] = {"method": method, "pairs": 0, "diff": math.nan, "t": math.nan, "p": math.nan,
+                               "significant": "n/a"}
+        if method != reference:
+            joined = pd.concat([group.set_index("seed")[column].rename("m"), ref.rename("r")], axis=1,
+                               join="inner").dropna()
+            diffs = joined["m"] - joined["r"]
+            row["pairs"] = len(joined)
+            row["diff"] = float(diffs.mean()) if len(joined) else math.nan
+            if len(joined) >= 2 and diffs.std(ddof=1) > 0:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    test = stats.ttest_rel(joined["m"], joined["r"])
+                row["t"], row["p"] = float(test.statistic), float(test.pvalue)
+                row["significant"] = "yes" if row["p"] < alpha else "no"
+            elif len(joined) >= 2:
+                row["significant"] = "no"  # identical differences: no variance to test against
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["method", "pairs", "diff", "t", "p", "significant"])
+
+
+def comparison_tables(scores: pd.DataFrame, languages: pd.DataFrame, reference: str = REFERENCE,
+                      alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The main table (one row per method: seeds, ``{score}_mean``/``_std``, overall_diff, t, p,
+    significant) and the per-language table (method, lang, seeds, mean, std)."""
+    tests = paired_tests(scores, reference, alpha).set_index("method")
+    rows = []
+    for method, group in scores.groupby("method", sort=False):
+        row: dict[str, Any] = {"method": method, "seeds": len(group)}
+        for score in SCORES:
+            values = pd.to_numeric(group[score], errors="coerce").dropna()
+            row[f"{score}_mean"] = values.mean() if len(values) else math.nan
+            row[f"{score}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
+        test = tests.loc[method]
+        row.update({"overall_diff": test["diff"], "pairs": test["pairs"], "t": test["t"], "p": test["p"],
+                    "significant": test["significant"]})
+        rows.append(row)
+    lang_rows = []
+    for (method, lang), group in languages.groupby(["method", "lang"], sort=False):
+        values = pd.to_numeric(group["value"], errors="coerce").dropna()
+        lang_rows.append({"method": method, "lang": lang, "seeds": len(values), "mean": values.mean(),
+                          "std": values.std(ddof=1) if len(values) > 1 else math.nan})
+    return pd.DataFrame(rows), pd.DataFrame(lang_rows, columns=["method", "lang", "seeds", "mean", "std"])
+
+
+def _ms(mean: float, std: float) -> str:
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.2f} ± " + ("n/a" if std is None or math.isnan(std) else f"{std:.2f}")
+
+
+def comparison_markdown(table: pd.DataFrame, languages: pd.DataFrame, header: str, alpha: float) -> str:
+    """``comparison.md``: the Table 2/4 shape (mean ± std), the paired test, and the per-language table."""
+    main = pd.DataFrame([{
+        "method": r["method"], "seeds": r["seeds"], "source": _ms(r["source_mean"], r["source_std"]),
+        "target mean": _ms(r["target_mean_mean"], r["target_mean_std"]),
+        "overall": _ms(r["overall_mean"], r["overall_std"]), "gap": _ms(r["gap_mean"], r["gap_std"]),
+        "Δ overall vs DF": "—" if r["method"] == REFERENCE or math.isnan(r["overall_diff"]) else f"{r['overall_diff']:+.2f}",
+        "p (paired t)": "n/a" if math.isnan(r["p"]) else f"{r['p']:.3g}",
+        f"> noise (p < {alpha:g})": r["significant"]} for _, r in table.iterrows()])
+    wide = languages.assign(text=[_ms(m, s) for m, s in zip(languages["mean"], languages["std"])])
+    order = list(dict.fromkeys(languages["lang"]))
+    per_lang = wide.pivot(index="method", columns="lang", values="text").reindex(
+        index=list(table["method"]), columns=order).reset_index()
+    return (f"{header}\n\n{markdown_table(main)}\n\nPaired t-test (scipy.stats.ttest_rel, two-sided) of each "
+            "method's per-seed overall score against DF's on the same seeds; n/a with fewer than 2 pairs.\n\n"
+            f"## Per language (mean ± std over seeds)\n\n{markdown_table(per_lang)}\n")
+
+
+def _resolve_sets(config: CompareConfig, num_layers: int | None, show_progress: bool) -> dict[str, Any] | None:
+    if not any(m.partition(":")[0] in POLICY_METHODS for m in config.methods):
+        return None
+    from xlingual_probe.selection import auto_selection, resolve_selection
+
+    if num_layers is None:
+        num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
+    if config.sets == "auto":
+        return auto_selection(config.train, config.seeds, Path(config.out) / "auto", num_layers=num_layers,
+                              show_progress=show_progress)
+    return resolve_selection(config.sets, num_layers)
+
+
+def compare_methods(config: CompareConfig, *, num_layers: int | None = None, show_progress: bool = False,
+                    log=None) -> ComparisonResult:
+    """Run every method × seed (reusing finished runs), then write and return the comparison tables.
+
+    Args:
+        config: the comparison.
+        num_layers: the model's layer count (default: read from its config; needed for the sets).
+        show_progress: progress bars.
+        log: where one line per finished run goes (default: nowhere).
+
+    Returns:
+        The tables, the selection used (``None`` without policy methods) and the paths written.
+
+    Raises:
+        UserError: bad options, or a run directory made with other options.
+    """
+    from xlingual_probe.training import TrainConfig, train
+
+    out = Path(config.out)
+    selection = _resolve_sets(config, num_layers, show_progress)
+    if selection is not None:
+        atomic_write_json(out / "selection.json", selection)
+    run_dirs: dict[str, list[tuple[int, Path]]] = {}
+    plan = []
+    for method in config.methods:
+        values = _run_values(method, config, selection)
+        for seed in config.seeds:
+            run_dir = out / method_dir(method) / f"seed-{seed}"
+            train_config = TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)})
+            _check_reusable(run_dir, train_config.to_dict())
+            plan.append((method, seed, train_config))
+    atomic_write_json(out / "compare.json", {
+        "schema_version": 1, "options": {k: v for k, v in asdict(config).items() if k != "train"},
+        "train": config.train,
+        "selection": None if selection is None else {k: selection.get(k) for k in ("source", "sets", "policy_iv",
+                                                                                    "path")},
+        "runs": {m: [str(out / method_dir(m) / f"seed-{s}") for s in config.seeds] for m in config.methods}})
+    for method, seed, train_config in plan:
+        extra = None if selection is None or train_config.slowfast is None else {
+            "selection": {k: selection.get(k) for k in ("source", "sets", "policy_iv", "path")}}
+        summary = train(train_config, resume=True, show_progress=show_progress, extra_config=extra)
+        run_dirs.setdefault(method, []).append((seed, Path(train_config.out)))
+        if log is not None:
+            record = summary[config.which]
+            log(f"{method} seed {seed}: overall {record['overall']:.2f}")
+    scores, languages = run_scores(run_dirs, config.which)
+    table, lang_table = comparison_tables(scores, languages, REFERENCE, config.alpha)
+    model, task = config.train.get("model"), config.train.get("task")
+    sets = "" if selection is None else (f" Weight sets ({selection['source']}): " + ", ".join(
+        f"{k} = {v or '(empty)'}" for k, v in selection["sets"].items())
+        + f"; policy IV {'on' if selection['policy_iv'] else 'off'}.")
+    header = (f"# Method comparison: {model} on {task}\n\n{config.which.capitalize()} evaluation, mean ± std over "
+              f"seeds {config.seeds}; few-shot {config.train.get('few_shot', 0)}.{sets}")
+    paths = {"csv": out / "comparison.csv", "languages": out / "comparison_languages.csv", "md": out / "comparison.md"}
+    atomic_write_text(paths["csv"], table.to_csv(index=False))
+    atomic_write_text(paths["languages"], lang_table.to_csv(index=False))
+    atomic_write_text(paths["md"], comparison_markdown(table, lang_table, header, config.alpha))
+    return ComparisonResult(table, lang_table, scores, selection, paths)

@@ -1,0 +1,255 @@
+"""The selection file: presets, reading a hand-written file, writing ``selection.json`` and ``selection.md``.
+
+``selection.json`` is the contract between ``xprobe select`` (or ``compare --sets auto``) and the
+slow-and-fast methods (``train slowfast --sets FILE``, ``compare --sets FILE``)::
+
+    schema_version  1
+    source          "auto" (from a sweep), "paper" (the preset) or "file" (hand-written)
+    num_layers      the model's layer count (absent in a hand-written file: not checked then)
+    sets            {"S_I", "S_II", "V_I", "V_II"}: unit strings (``models.units`` syntax, e.g.
+                    "0-9", "0-3:ffn", "0,2,3:ffn"); ``null`` = empty set
+    policy_iv       whether policy IV (V_II × c2 in phase 2) is on
+    components      {"S_II", "V_II"}: the chosen component (``attention`` / ``ffn``) or null
+    margins         auto only: delta, sigma (null with one seed), margin_sigmas, min_margin, metric,
+                    baseline, baseline_std, baseline_seeds
+    options         auto only: the SelectionOptions used
+    evidence        auto only: {"S_I", "S_II", "V_I", "components"}: rows of experiment, unit,
+                    component, mean, std, value ("mean ± std"), delta (vs baseline), n (seeds),
+                    decision; "policy_iv": the CKA fit (see ``selection._cka``)
+    notes           degenerate cases and choices made for the reader (empty / overlapping sets,
+                    one seed, missing experiments, contradictory evidence)
+
+A hand-written file (YAML or JSON) needs only ``sets`` (and optionally ``policy_iv``, default on).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from xlingual_probe.models.units import split_unit
+from xlingual_probe.probes.sweep import markdown_table, summarise_sweep
+from xlingual_probe.selection._rules import SCHEMA_VERSION, unit_string
+from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
+
+SET_NAMES = ("S_I", "S_II", "V_I", "V_II")
+SOURCES = ("auto", "paper", "file")
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def paper_selection(num_layers: int) -> dict[str, Any]:
+    """The paper's preset: exact for 12 layers, scaled for other depths.
+
+    12 layers: S_I = 0–9, S_II = ffn of 0–3, V_I = 10–11, V_II = attention of 10–11, policy IV on.
+    L layers: V_I = the top round(L/6) layers, S_I = the rest, S_II = ffn of the bottom round(L/3)
+    (rounding half up, each at least one layer).
+
+    >>> paper_selection(12)["sets"]
+    {'S_I': '0-9', 'S_II': '0-3:ffn', 'V_I': '10-11', 'V_II': '10-11:attention'}
+    >>> paper_selection(24)["sets"]
+    {'S_I': '0-19', 'S_II': '0-7:ffn', 'V_I': '20-23', 'V_II': '20-23:attention'}
+
+    Raises:
+        UserError: fewer than 2 layers (S_I and V_I need one each).
+    """
+    if num_layers < 2:
+        raise UserError(f"the paper preset needs at least 2 layers (the model has {num_layers})")
+    top = max(1, _round_half_up(num_layers / 6))
+    bottom = min(max(1, _round_half_up(num_layers / 3)), num_layers - top)
+    s1, s2, v1 = list(range(num_layers - top)), list(range(bottom)), list(range(num_layers - top, num_layers))
+    notes = [] if num_layers == 12 else [
+        (f"the paper's preset is for 12 layers; scaled to {num_layers}: V_I = top round(L/6) = {top}, "
+         f"S_II = ffn of the bottom round(L/3) = {bottom}, S_I = the other {num_layers - top} layers")]
+    return {"schema_version": SCHEMA_VERSION, "source": "paper", "num_layers": num_layers,
+            "sets": {"S_I": unit_string(s1, None), "S_II": unit_string(s2, "ffn"), "V_I": unit_string(v1, None),
+                     "V_II": unit_string(v1, "attention")},
+            "policy_iv": True, "components": {"S_II": "ffn", "V_II": "attention"}, "margins": None,
+            "evidence": {}, "notes": notes}
+
+
+def _atoms(unit: str, num_layers: int) -> set[tuple[Any, str]]:
+    """The (layer, component) cells a unit covers, so subset and overlap checks are set operations."""
+    kind, layers, component = split_unit(unit, num_layers)
+    if kind != "layers":
+        return {(kind, "all")}
+    parts = ("attention", "ffn") if component == "all" else (component,)
+    return {(layer, part) for layer in layers for part in parts}
+
+
+def check_sets(sets: dict[str, str | None], num_layers: int, where: str = "the selection") -> None:
+    """Raise UserError unless the units parse, S_II ⊆ S_I, V_II ⊆ V_I and S_I ∩ V_I = ∅."""
+    atoms = {}
+    for name in SET_NAMES:
+        unit = sets.get(name)
+        try:
+            atoms[name] = _atoms(unit, num_layers) if unit else set()
+        except UserError as exc:
+            raise UserError(f"{where}: set {name} = {unit!r}: {exc}") from None
+    for inner, outer in (("S_II", "S_I"), ("V_II", "V_I")):
+        if not atoms[inner] <= atoms[outer]:
+            raise UserError(f"{where}: {inner} ({sets.get(inner)}) must lie inside {outer} ({sets.get(outer)})")
+    if atoms["S_I"] & atoms["V_I"]:
+        raise UserError(f"{where}: S_I ({sets.get('S_I')}) and V_I ({sets.get('V_I')}) must be disjoint")
+
+
+def _component(unit: str | None) -> str | None:
+    if not unit:
+        return None
+    _, _, component = unit.partition(":")
+    return component or "all"
+
+
+def read_selection(path: str | Path, num_layers: int | None = None) -> dict[str, Any]:
+    """Read and validate a selection file (YAML or JSON): ``sets`` (required), ``policy_iv`` (default on).
+
+    Args:
+        path: the file.
+        num_layers: the model's layer count; when given, the units and the set relations are checked.
+
+    Returns:
+        The selection in the ``selection.json`` schema (``source`` kept for files written by
+        ``xprobe select``, else ``file``; ``path`` added).
+
+    Raises:
+        UserError: a missing or unreadable file, unknown keys or set names, a set that is not a
+            unit string, a wrong layer count, or sets that break S_II ⊆ S_I, V_II ⊆ V_I, S_I ∩ V_I = ∅.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"selection file not found: {path} (or use --sets paper / --sets auto)")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot parse selection file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or "sets" not in data:
+        raise UserError(f"selection file {path} must be a mapping with a 'sets' key, e.g. "
+                        "sets: {S_I: 0-9, S_II: 0-3:ffn, V_I: 10-11, V_II: 10-11:attention}")
+    known = {"schema_version", "source", "num_layers", "sets", "policy_iv", "components", "margins", "options",
+             "evidence", "notes", "path"}
+    unknown = sorted(set(map(str, data)) - known)
+    if unknown:
+        raise UserError(f"selection file {path}: unknown key(s) {', '.join(unknown)}; expected sets, policy_iv")
+    sets = data["sets"]
+    if not isinstance(sets, dict):
+        raise UserError(f"selection file {path}: 'sets' must map S_I, S_II, V_I, V_II to unit strings")
+    bad = sorted(set(map(str, sets)) - set(SET_NAMES))
+    if bad:
+        raise UserError(f"selection file {path}: unknown set(s) {', '.join(bad)}; use {', '.join(SET_NAMES)}")
+    clean: dict[str, str | None] = {}
+    for name in SET_NAMES:
+        value = sets.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # YAML reads `V_I: 11` as a number
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"selection file {path}: {name} must be a unit string like '0-3:ffn' or null, "
+                            f"not {value!r}")
+        clean[name] = value.strip() if isinstance(value, str) else None
+    policy_iv = data.get("policy_iv", True)
+    if not isinstance(policy_iv, bool):
+        raise UserError(f"selection file {path}: policy_iv must be true or false, not {policy_iv!r}")
+    file_layers = data.get("num_layers")
+    if file_layers is not None and (isinstance(file_layers, bool) or not isinstance(file_layers, int)):
+        raise UserError(f"selection file {path}: num_layers must be an integer, not {file_layers!r}")
+    if num_layers is not None and file_layers is not None and file_layers != num_layers:
+        raise UserError(f"selection file {path} was made for {file_layers} layers; the model has {num_layers}")
+    if (num_layers or file_layers) is not None:
+        check_sets(clean, num_layers or file_layers, where=f"selection file {path}")
+    source = data.get("source") if data.get("source") in ("auto", "paper") else "file"
+    return {"schema_version": SCHEMA_VERSION, "source": source, "num_layers": file_layers or num_layers,
+            "sets": clean, "policy_iv": policy_iv,
+            "components": {"S_II": _component(clean["S_II"]), "V_II": _component(clean["V_II"])},
+            "margins": data.get("margins"), "evidence": data.get("evidence") or {},
+            "notes": list(data.get("notes") or []), "path": str(path)}
+
+
+def resolve_selection(spec: str, num_layers: int) -> dict[str, Any]:
+    """The selection named by ``--sets``: ``paper`` or a file path (``auto`` needs a sweep: see ``auto_selection``).
+
+    >>> resolve_selection("paper", 12)["sets"]["V_II"]
+    '10-11:attention'
+    """
+    if spec == "paper":
+        return paper_selection(num_layers)
+    if spec == "auto":
+        raise UserError("--sets auto runs a layer sweep: use `xprobe compare --sets auto`, or "
+                        "`xprobe probe layers` + `xprobe select` and pass the selection.json")
+    return read_selection(spec, num_layers)
+
+
+def load_sweep_results(sweep_dir: str | Path) -> tuple[pd.DataFrame, int | None]:
+    """The sweep's result rows and layer count: from its runs (``sweep.json``) or its ``results.csv``."""
+    sweep_dir = Path(sweep_dir)
+    if (sweep_dir / "sweep.json").is_file():
+        return summarise_sweep(sweep_dir), read_json(sweep_dir / "sweep.json").get("num_layers")
+    if (sweep_dir / "results.csv").is_file():
+        return pd.read_csv(sweep_dir / "results.csv", dtype={"unit": str, "component": str}), None
+    raise UserError(f"not a sweep directory (no sweep.json or results.csv): {sweep_dir}")
+
+
+def _evidence_table(rows: list[dict[str, Any]], extra: str | None = None) -> str:
+    if not rows:
+        return "_no runs_\n"
+    columns = ["experiment", "unit", "component", "value", "delta", "n", "decision"] + ([extra] if extra else [])
+    frame = pd.DataFrame(rows).reindex(columns=columns)
+    frame["delta"] = frame["delta"].map(lambda v: f"{v:+.2f}")
+    frame = frame.rename(columns={"value": "overall (mean ± std)", "delta": "Δ vs DF", "n": "seeds"})
+    return markdown_table(frame) + "\n"
+
+
+def selection_markdown(selection: dict[str, Any]) -> str:
+    """``selection.md``: the decisions, the margins, the notes and the evidence table of each decision."""
+    sets = selection["sets"]
+    lines = [f"# Weight-set selection ({selection['source']})", ""]
+    if selection.get("sweep"):
+        lines += [f"Sweep: `{selection['sweep']}`", ""]
+    lines += ["| set | unit | meaning |", "|---|---|---|"]
+    meaning = {"S_I": "slowed in phase 1 (policy I)", "S_II": "R(φ) in phase 2 (policy II)",
+               "V_I": "never slowed (policy III)", "V_II": "× c2 in phase 2 (policy IV)"}
+    lines += [f"| {name} | {sets.get(name) or '(empty)'} | {meaning[name]} |" for name in SET_NAMES]
+    lines += ["", f"Policy IV: **{'on' if selection['policy_iv'] else 'off'}**", ""]
+    margins = selection.get("margins")
+    if margins:
+        sigma = "undefined (one seed)" if margins.get("sigma") is None else f"{margins['sigma']:.3f}"
+        text = (f"Baseline (DF, {margins['metric']} overall): {margins['baseline']:.2f} over "
+                f"{margins['baseline_seeds']} seed(s). Pooled σ = {sigma}; δ = max({margins['margin_sigmas']:g}σ, "
+                f"{margins['min_margin']:g}) = {margins['delta']:.3f} points.")
+        lines += [text, ""]
+    if selection.get("notes"):
+        lines += ["## Notes", ""] + [f"- {note}" for note in selection["notes"]] + [""]
+    evidence = selection.get("evidence") or {}
+    titles = {"S_I": "S_I: re-initialise each layer", "S_II": "S_II: freeze each layer",
+              "V_I": "V_I: re-initialise each layer (top block)", "components": "Components (group-freeze, lr-x10)"}
+    for key, title in titles.items():
+        if key in evidence:
+            lines += [f"## {title}", "", _evidence_table(evidence[key], "for" if key == "components" else None)]
+    cka = evidence.get("policy_iv")
+    if cka:
+        decision = f"Decision: {cka.get('decision')}. {cka.get('reason', '')}".strip()
+        lines += ["## Policy IV (CKA of V_I in phase 2)", "", decision, ""]
+        if cka.get("slope") is not None:
+            fit = (f"Linear fit over {len(cka['points'])} point(s) from {len(cka['runs'])} run(s): slope "
+                   f"{cka['slope']:.4g} per update, p = {cka['p']:.4g}, r = {cka['r']:.3f}.")
+            lines += [fit, ""]
+        for how in (cka.get("phase2") or {}).values():
+            lines.append(f"- {how}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_selection(selection: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``selection.json`` and ``selection.md`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    paths = {"json": out_dir / "selection.json", "md": out_dir / "selection.md"}
+    atomic_write_json(paths["json"], selection)
+    atomic_write_text(paths["md"], selection_markdown(selection))
+    return paths
