@@ -43,9 +43,10 @@ from typing import Any
 
 import pandas as pd
 
-from xlingual_probe.probes.sweep import count_layers, markdown_table
+from xlingual_probe.methods import method_values, needs_sets, resolve_sets, selection_record, split_method
+from xlingual_probe.probes.sweep import markdown_table
 from xlingual_probe.runs import RunFiles
-from xlingual_probe.training.slowfast import SWAPS, slowfast_settings
+from xlingual_probe.training.slowfast import SWAPS
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -53,9 +54,7 @@ __all__ = ["CompareConfig", "ComparisonResult", "compare_methods", "comparison_t
            "parse_methods", "run_scores"]
 
 REFERENCE = "direct"
-METHODS = ("direct", "noisytune", "slow", "fast", "slowfast")
 ALIASES = {"df": "direct", "fs": "slow", "ff": "fast"}
-POLICY_METHODS = ("slow", "fast", "slowfast")
 SCORES = ("source", "target_mean", "overall", "gap")
 
 
@@ -72,13 +71,10 @@ def parse_methods(text: str | list[str]) -> list[str]:
     out = [REFERENCE]
     for name in filter(None, names):
         base, _, swap = name.partition(":")
-        base = ALIASES.get(base, base)
-        if base not in METHODS:
-            raise UserError(f"unknown method {name!r}; choose from: {', '.join(METHODS)} "
-                            f"(or slowfast:<swap> with swap in {', '.join(SWAPS)})")
-        if swap and (base not in POLICY_METHODS or swap not in SWAPS):
+        full = f"{ALIASES.get(base, base)}:{swap}" if swap else ALIASES.get(base, base)
+        _, swap = split_method(full)
+        if swap and swap not in SWAPS:
             raise UserError(f"unknown variant {name!r}: use slowfast:<swap> with swap in {', '.join(SWAPS)}")
-        full = f"{base}:{swap}" if swap else base
         if full not in out:
             out.append(full)
     return out
@@ -141,29 +137,6 @@ class ComparisonResult:
 def method_dir(method: str) -> str:
     """``slowfast:swap-S`` → ``slowfast-swap-S`` (a portable folder name)."""
     return method.replace(":", "-")
-
-
-def _run_values(method: str, config: CompareConfig, selection: dict[str, Any] | None) -> dict[str, Any]:
-    values = {**config.train, "method": method, "noise_lambda": 0.0, "slowfast": None}
-    base, _, swap = method.partition(":")
-    if base == "noisytune":
-        values["noise_lambda"] = config.noise_lambda
-    elif base in POLICY_METHODS:
-        assert selection is not None
-        values["slowfast"] = slowfast_settings(base, selection["sets"], policy_iv=selection["policy_iv"],
-                                               swap=swap or None, **config.policy)
-    return values
-
-
-def _check_reusable(run_dir: Path, values: dict[str, Any]) -> None:
-    files = RunFiles(run_dir)
-    if not files.config.is_file():
-        return
-    saved = read_json(files.config).get("config", {})
-    changed = sorted(k for k, v in values.items() if saved.get(k) != v)
-    if changed:
-        raise UserError(f"{run_dir} was made with other options ({', '.join(changed)} differ): "
-                        "use another --out, or delete that folder")
 
 
 def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -265,19 +238,6 @@ def comparison_markdown(table: pd.DataFrame, languages: pd.DataFrame, header: st
             f"## Per language (mean ± std over seeds)\n\n{markdown_table(per_lang)}\n")
 
 
-def _resolve_sets(config: CompareConfig, num_layers: int | None, show_progress: bool) -> dict[str, Any] | None:
-    if not any(m.partition(":")[0] in POLICY_METHODS for m in config.methods):
-        return None
-    from xlingual_probe.selection import auto_selection, resolve_selection
-
-    if num_layers is None:
-        num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
-    if config.sets == "auto":
-        return auto_selection(config.train, config.seeds, Path(config.out) / "auto", num_layers=num_layers,
-                              show_progress=show_progress)
-    return resolve_selection(config.sets, num_layers)
-
-
 def compare_methods(config: CompareConfig, *, num_layers: int | None = None, show_progress: bool = False,
                     log=None) -> ComparisonResult:
     """Run every method × seed (reusing finished runs), then write and return the comparison tables.
@@ -297,27 +257,28 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, sho
     from xlingual_probe.training import TrainConfig, train
 
     out = Path(config.out)
-    selection = _resolve_sets(config, num_layers, show_progress)
+    selection = None
+    if needs_sets(config.methods):
+        selection = resolve_sets(config.sets, config.train, config.seeds, out / "auto", num_layers=num_layers,
+                                 show_progress=show_progress)
     if selection is not None:
         atomic_write_json(out / "selection.json", selection)
     run_dirs: dict[str, list[tuple[int, Path]]] = {}
     plan = []
     for method in config.methods:
-        values = _run_values(method, config, selection)
+        values = {**config.train, **method_values(method, selection, noise_lambda=config.noise_lambda,
+                                                  policy=config.policy)}
         for seed in config.seeds:
             run_dir = out / method_dir(method) / f"seed-{seed}"
             train_config = TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)})
-            _check_reusable(run_dir, train_config.to_dict())
             plan.append((method, seed, train_config))
     atomic_write_json(out / "compare.json", {
         "schema_version": 1, "options": {k: v for k, v in asdict(config).items() if k != "train"},
         "train": config.train,
-        "selection": None if selection is None else {k: selection.get(k) for k in ("source", "sets", "policy_iv",
-                                                                                    "path")},
+        "selection": selection_record(selection),
         "runs": {m: [str(out / method_dir(m) / f"seed-{s}") for s in config.seeds] for m in config.methods}})
     for method, seed, train_config in plan:
-        extra = None if selection is None or train_config.slowfast is None else {
-            "selection": {k: selection.get(k) for k in ("source", "sets", "policy_iv", "path")}}
+        extra = None if train_config.slowfast is None else {"selection": selection_record(selection)}
         summary = train(train_config, resume=True, show_progress=show_progress, extra_config=extra)
         run_dirs.setdefault(method, []).append((seed, Path(train_config.out)))
         if log is not None:

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from xlingual_probe.commands.options import resolve_train_options, with_train_options
-from xlingual_probe.compare import METHODS, CompareConfig, compare_methods
+from xlingual_probe.compare import CompareConfig, compare_methods
+from xlingual_probe.methods import METHODS
 
 COMPARE_DEFAULTS = {"seed": [1, 2, 3, 4], "save_best": False}
 _PANEL = "Slow-and-fast policy"

@@ -16,13 +16,19 @@ from typing import Annotated, Any, Optional
 import typer
 
 from xlingual_probe.commands.options import resolve_train_options, with_train_options
+from xlingual_probe.methods import (
+    METHODS,
+    method_values,
+    needs_sets,
+    resolve_sets,
+    selection_record,
+    split_method,
+)
 from xlingual_probe.reporting import seed_summary_table
 from xlingual_probe.training import TrainConfig, train
-from xlingual_probe.training.slowfast import METHODS as POLICY_METHODS
-from xlingual_probe.training.slowfast import SWAPS, slowfast_settings
+from xlingual_probe.training.slowfast import SWAPS
 from xlingual_probe.utils.errors import UserError
 
-METHODS = ("direct", "noisytune", "slow", "fast", "slowfast")
 _POLICY = "Slow-and-fast options"
 
 EXAMPLES = """
@@ -56,30 +62,6 @@ def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, resume: bool,
     return dirs
 
 
-def method_settings(method: str, values: dict[str, Any], seeds: list[int], out: Path, *, sets: str,
-                    policy_iv: str, swap: str | None, noise_lambda: float, hyper: dict[str, Any]) -> dict[str, Any]:
-    """The TrainConfig values that make ``method``: NoisyTune's λ or the slow-and-fast settings."""
-    if method == "noisytune":
-        return {"noise_lambda": noise_lambda}
-    if method not in POLICY_METHODS:
-        return {}
-    from xlingual_probe.selection import auto_selection, resolve_selection
-    from xlingual_probe.probes.sweep import count_layers
-
-    if sets == "auto":
-        # beside the run directories, not inside them (a run directory must start empty)
-        selection = auto_selection(values, seeds, out.parent / f"{out.name}-selection")
-    else:
-        selection = resolve_selection(sets, count_layers(values["model"], values.get("trust_remote_code") or False))
-    if policy_iv not in ("auto", "on", "off"):
-        raise UserError("--policy-iv must be auto, on or off")
-    iv = selection.get("policy_iv", True) if policy_iv == "auto" else policy_iv == "on"
-    settings = slowfast_settings(method, selection["sets"], policy_iv=iv, swap=swap,
-                                 **{k: v for k, v in hyper.items() if v is not None})
-    settings["selection"] = {"source": selection.get("source", sets), "spec": sets}
-    return {"slowfast": settings}
-
-
 @with_train_options
 def train_command(
     method: Annotated[str, typer.Argument(help=f"Fine-tuning method: {', '.join(METHODS)}.")],
@@ -106,15 +88,21 @@ def train_command(
     train_opts: dict[str, Any],
 ) -> None:
     """Fine-tune on the source language; evaluate every language every --eval-every updates."""
-    if method not in METHODS:
-        raise UserError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    values, seeds = resolve_train_options(train_opts, {"method": method})
-    hyper = {"c1": c1, "c2": c2, "r": r, "window": window, "threshold": threshold, "phase_mode": phase_mode}
-    if method not in POLICY_METHODS and (any(v is not None for v in hyper.values()) or swap):
-        raise UserError(f"slow-and-fast options apply to {', '.join(POLICY_METHODS)}, not to {method!r}")
-    values.update(method_settings(method, values, seeds, out, sets=sets, policy_iv=policy_iv, swap=swap,
-                                  noise_lambda=noise_lambda, hyper=hyper))
-    dirs = run_seeds(values, seeds, out, resume, overwrite, show_progress=not quiet)
+    split_method(method)
+    if swap:
+        method = f"{method}:{swap}"
+    values, seeds = resolve_train_options(train_opts)
+    selection = None
+    if needs_sets([method]):
+        # beside the run directories, not inside them (a run directory must start empty)
+        selection = resolve_sets(sets, values, seeds, out.parent / f"{out.name}-selection",
+                                 show_progress=not quiet)
+    policy = {"c1": c1, "c2": c2, "r": r, "window": window, "threshold": threshold, "phase_mode": phase_mode}
+    if not needs_sets([method]) and any(v is not None for v in policy.values()):
+        raise UserError(f"slow-and-fast options apply to slow, fast and slowfast, not to {method!r}")
+    values.update(method_values(method, selection, noise_lambda=noise_lambda, policy=policy, policy_iv=policy_iv))
+    dirs = run_seeds(values, seeds, out, resume, overwrite, show_progress=not quiet,
+                     extra_config={"selection": selection_record(selection)} if selection else None)
     if len(dirs) > 1:
         typer.echo(seed_summary_table([str(d) for d in dirs]).to_string(index=False))
 

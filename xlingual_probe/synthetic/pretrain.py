@@ -135,10 +135,11 @@ def mask_tokens(input_ids: torch.Tensor, tokenizer, mask_prob: float, generator:
     return inputs, labels
 
 
-def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True) -> dict:
+def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True, threads: int = 2) -> dict:
     """Pre-train the world's encoder with MLM and save model + tokenizer to ``out_dir``.
 
-    Uses 2 CPU threads (restored afterwards). Returns the log also written to ``pretrain_log.json``:
+    Uses ``threads`` CPU threads (restored afterwards; on a machine shared with other jobs, 1 thread
+    avoids the slow-down of oversubscribed BLAS threads). Returns the log also written to ``pretrain_log.json``:
     per-interval MLM loss, the final loss and the seconds taken.
 
     >>> # pretrain(build_world(PRESETS["tiny"]), "/tmp/tiny-world")  # doctest: +SKIP
@@ -147,8 +148,8 @@ def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True)
 
     cfg = world.config.pretrain
     start = time.time()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         torch.manual_seed(cfg.seed)
         tokenizer = build_tokenizer()
@@ -199,12 +200,12 @@ def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True)
         atomic_write_json(out_dir / "pretrain_log.json", log)
         return log
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(previous_threads)
 
 
 def cache_root() -> Path:
     """``$XPROBE_CACHE/synthetic`` (default ``~/.cache/xprobe/synthetic``)."""
-    return Path(os.environ.get("XPROBE_CACHE", "~/.cache/xprobe")).expanduser() / "synthetic"
+    return Path(os.environ.get("XPROBE_CACHE") or "~/.cache/xprobe").expanduser() / "synthetic"
 
 
 def ensure_pretrained(config: WorldConfig, *, progress: bool = True) -> Path:
