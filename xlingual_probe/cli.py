@@ -12,6 +12,7 @@ import sys
 import typer
 
 from xlingual_probe.commands.compare import compare_command
+from xlingual_probe.commands.demo import demo_command
 from xlingual_probe.commands.inspect_model import inspect_command
 from xlingual_probe.commands.plot import plot_command
 from xlingual_probe.commands.probe_cka import probe_cka_command
@@ -37,6 +38,7 @@ probe_app.command("cka", no_args_is_help=True)(probe_cka_command)
 app.command("select", no_args_is_help=True)(select_command)
 app.command("compare", no_args_is_help=True)(compare_command)
 app.command("plot", no_args_is_help=True)(plot_command)
+app.command("demo")(demo_command)
 app.add_typer(probe_app, name="probe")
 
 

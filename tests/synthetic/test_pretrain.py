@@ -9,7 +9,12 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from xlingual_probe.synthetic import (
-    PRESETS, ensure_pretrained, get_preset, is_synthetic_name, load_world_config, resolve_synthetic_model,
+    PRESETS,
+    ensure_pretrained,
+    get_preset,
+    is_synthetic_name,
+    load_world_config,
+    resolve_synthetic_model,
 )
 from xlingual_probe.synthetic.pretrain import mask_tokens
 from xlingual_probe.utils.errors import UserError
@@ -22,13 +27,13 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_resolve_builds_once_and_reuses(cache):
-    path = resolve_synthetic_model("synthetic:tiny", progress=False)
+    path = resolve_synthetic_model("synthetic:tiny", progress=False, threads=1)
     assert path.startswith(str(cache / "synthetic"))
     assert path.endswith(get_preset("tiny").config_hash())
     files = {p.name for p in (cache / "synthetic").iterdir()}
     assert files == {get_preset("tiny").config_hash()}  # no temporary folder left behind
     stamp = (cache / "synthetic" / files.pop() / "world.json").stat().st_mtime_ns
-    assert resolve_synthetic_model("synthetic:tiny", progress=False) == path
+    assert resolve_synthetic_model("synthetic:tiny", progress=False, threads=1) == path
     assert (cache / "synthetic" / get_preset("tiny").config_hash() / "world.json").stat().st_mtime_ns == stamp
 
     assert load_world_config(path) == get_preset("tiny")
@@ -68,7 +73,7 @@ def test_masking_never_touches_special_tokens():
 
 
 def test_ensure_pretrained_is_keyed_by_hash(cache):
-    a = ensure_pretrained(get_preset("tiny"), progress=False)
+    a = ensure_pretrained(get_preset("tiny"), progress=False, threads=1)
     other = dataclasses.replace(get_preset("tiny"), seed=5)
-    b = ensure_pretrained(other, progress=False)
+    b = ensure_pretrained(other, progress=False, threads=1)
     assert a != b and a.is_dir() and b.is_dir()

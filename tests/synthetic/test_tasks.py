@@ -6,7 +6,11 @@ import pytest
 
 from xlingual_probe.synthetic import NER_LABELS, WorldConfig, build_tokenizer, build_world
 from xlingual_probe.synthetic.examples import (
-    ner_examples, nli_examples, nli_meanings, qa_examples, qa_meanings,
+    ner_examples,
+    nli_examples,
+    nli_meanings,
+    qa_examples,
+    qa_meanings,
 )
 from xlingual_probe.synthetic.tasks import SyntheticNERTask, SyntheticNLITask, SyntheticQATask
 from xlingual_probe.tasks import DataOptions

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from xlingual_probe.synthetic import (
-    WorldConfig, build_tokenizer, build_world, ner_examples, nli_examples, qa_examples,
+    WorldConfig,
+    build_tokenizer,
+    build_world,
+    ner_examples,
+    nli_examples,
+    qa_examples,
 )
 from xlingual_probe.synthetic.pretrain import corpus_sentences
 from xlingual_probe.synthetic.world import SYLLABLES, Fact

@@ -14,16 +14,44 @@ Hugging Face checkpoint: ``resolve_synthetic_model("synthetic")`` returns its ca
 from xlingual_probe.synthetic.examples import NER_LABELS, NLI_LABELS, ner_examples, nli_examples, qa_examples
 from xlingual_probe.synthetic.presets import PRESETS, get_preset
 from xlingual_probe.synthetic.pretrain import (
-    build_tokenizer, cache_root, ensure_pretrained, is_synthetic_name, load_world_config, pretrain,
+    build_tokenizer,
+    cache_root,
+    ensure_pretrained,
+    is_synthetic_name,
+    load_world_config,
+    pretrain,
     resolve_synthetic_model,
 )
 from xlingual_probe.synthetic.world import (
-    DEFAULT_LANGUAGES, Fact, LanguageSpec, PretrainConfig, World, WorldConfig, build_world,
+    DEFAULT_LANGUAGES,
+    Fact,
+    LanguageSpec,
+    PretrainConfig,
+    World,
+    WorldConfig,
+    build_world,
 )
 
 __all__ = [
-    "DEFAULT_LANGUAGES", "Fact", "LanguageSpec", "NER_LABELS", "NLI_LABELS", "PRESETS", "PretrainConfig",
-    "World", "WorldConfig", "build_tokenizer", "build_world", "cache_root", "ensure_pretrained",
-    "get_preset", "is_synthetic_name", "load_world_config", "ner_examples", "nli_examples", "pretrain",
-    "qa_examples", "resolve_synthetic_model",
+    "DEFAULT_LANGUAGES",
+    "NER_LABELS",
+    "NLI_LABELS",
+    "PRESETS",
+    "Fact",
+    "LanguageSpec",
+    "PretrainConfig",
+    "World",
+    "WorldConfig",
+    "build_tokenizer",
+    "build_world",
+    "cache_root",
+    "ensure_pretrained",
+    "get_preset",
+    "is_synthetic_name",
+    "load_world_config",
+    "ner_examples",
+    "nli_examples",
+    "pretrain",
+    "qa_examples",
+    "resolve_synthetic_model",
 ]

@@ -5,9 +5,9 @@ synonym, adverb, which argument is asked), from a seed that depends on the world
 and the split only. Each language then realises the same meanings, so evaluation sets are
 parallel across languages, like XNLI's and MLQA's translated dev sets.
 
-* NLI (labels ``entailment``/``neutral``/``contradiction``): the premise states one or two facts
-  (some negated); the hypothesis restates one of them (entailment), restates it with the opposite
-  polarity (contradiction), or changes its relation or one argument so that the premise says
+* NLI (labels ``entailment``/``neutral``/``contradiction``): the premise states one fact (up to
+  ``WorldConfig.nli_premise_facts``; some negated); the hypothesis restates one of them
+  (entailment), restates it with the opposite polarity (contradiction), or changes its relation or one argument so that the premise says
   nothing about it (neutral). The hypothesis picks the relation's verb independently of the premise
   (a paraphrase) and may drop the premise's adverb, so string identity is not the label.
 * NER: one or two facts per sentence, words tagged IOB2 with PER/ORG/LOC (organisation nouns are
@@ -90,7 +90,8 @@ def nli_meanings(world: World, split: str, n: int) -> list[tuple[list[Said], Sai
     out = []
     for i in range(n):
         label = i % 3
-        premise = [_said(rng, f) for f in _distinct_facts(world, rng, rng.choice([1, 2]), NEGATION_RATE)]
+        premise = [_said(rng, f) for f in _distinct_facts(world, rng, rng.randint(1, world.config.nli_premise_facts),
+                                                   NEGATION_RATE)]
         target = rng.choice(premise)
         if label == 0:
             fact = target.fact

@@ -35,7 +35,14 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from xlingual_probe.synthetic.world import (
-    ADVERBS, PUNCTUATION, SYLLABLES, PretrainConfig, World, WorldConfig, build_world, sentence_text,
+    ADVERBS,
+    PUNCTUATION,
+    SYLLABLES,
+    PretrainConfig,
+    World,
+    WorldConfig,
+    build_world,
+    sentence_text,
 )
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json
@@ -142,7 +149,8 @@ def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True,
     avoids the slow-down of oversubscribed BLAS threads). Returns the log also written to ``pretrain_log.json``:
     per-interval MLM loss, the final loss and the seconds taken.
 
-    >>> # pretrain(build_world(PRESETS["tiny"]), "/tmp/tiny-world")  # doctest: +SKIP
+    >>> from xlingual_probe.synthetic.presets import PRESETS
+    >>> log = pretrain(build_world(PRESETS["tiny"]), "/tmp/tiny-world")  # doctest: +SKIP
     """
     from tqdm.auto import tqdm
 
@@ -208,7 +216,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("XPROBE_CACHE") or "~/.cache/xprobe").expanduser() / "synthetic"
 
 
-def ensure_pretrained(config: WorldConfig, *, progress: bool = True) -> Path:
+def ensure_pretrained(config: WorldConfig, *, progress: bool = True, threads: int = 2) -> Path:
     """The cached checkpoint folder of ``config``, pre-training it first if it is missing."""
     final = cache_root() / config.config_hash()
     if (final / "world.json").is_file():
@@ -216,7 +224,7 @@ def ensure_pretrained(config: WorldConfig, *, progress: bool = True) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     try:
-        pretrain(build_world(config), tmp, progress=progress)
+        pretrain(build_world(config), tmp, progress=progress, threads=threads)
         try:
             os.replace(tmp, final)
         except OSError:
@@ -232,7 +240,7 @@ def is_synthetic_name(name: str) -> bool:
     return name == "synthetic" or name.startswith("synthetic:")
 
 
-def resolve_synthetic_model(name_or_path: str, *, progress: bool = True) -> str:
+def resolve_synthetic_model(name_or_path: str, *, progress: bool = True, threads: int = 2) -> str:
     """Map ``"synthetic"`` / ``"synthetic:<preset>"`` to its cached checkpoint path (built if missing).
 
     Any other name or path is returned unchanged, so callers can pass every ``--model`` through it.
@@ -245,7 +253,7 @@ def resolve_synthetic_model(name_or_path: str, *, progress: bool = True) -> str:
     from xlingual_probe.synthetic.presets import get_preset
 
     preset = name_or_path.partition(":")[2] or "default"
-    return str(ensure_pretrained(get_preset(preset), progress=progress))
+    return str(ensure_pretrained(get_preset(preset), progress=progress, threads=threads))
 
 
 def load_world_config(path: str | os.PathLike) -> WorldConfig | None:

@@ -16,7 +16,8 @@ set how many examples are generated (defaults from the :class:`WorldConfig`), an
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import datasets
 
