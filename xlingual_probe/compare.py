@@ -46,6 +46,7 @@ import pandas as pd
 from xlingual_probe.methods import method_values, needs_sets, resolve_sets, selection_record, split_method
 from xlingual_probe.probes.sweep import markdown_table
 from xlingual_probe.runs import RunFiles
+from xlingual_probe.training.config import check_seeds
 from xlingual_probe.training.slowfast import SWAPS
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
@@ -111,10 +112,7 @@ class CompareConfig:
 
     def __post_init__(self) -> None:
         self.methods = parse_methods(self.methods)
-        if not self.seeds:
-            raise UserError("give at least one --seed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise UserError(f"repeated seed in {self.seeds}")
+        check_seeds(self.seeds)
         if self.which not in ("best", "final"):
             raise UserError(f"--which must be 'best' or 'final', not {self.which!r}")
         if not 0 < self.alpha < 1:

@@ -32,9 +32,10 @@ Every fine-tuning run writes one folder; everything downstream reads only these 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, TypedDict
+from typing import TypedDict
 
 import pandas as pd
 

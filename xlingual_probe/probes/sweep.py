@@ -40,7 +40,7 @@ from xlingual_probe.probes.executor import Executor, SequentialExecutor
 from xlingual_probe.probes.experiments import BASELINE, EXPERIMENTS, build_experiments, parse_experiments
 from xlingual_probe.reporting import format_mean_std
 from xlingual_probe.runs import RunFiles
-from xlingual_probe.training.config import TrainConfig
+from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -80,10 +80,7 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         self.experiments = parse_experiments(self.experiments)
-        if not self.seeds:
-            raise UserError("give at least one --seed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise UserError(f"repeated seed in {self.seeds}")
+        check_seeds(self.seeds)
 
     @property
     def options(self) -> dict[str, Any]:

@@ -24,19 +24,17 @@ A hand-written file (YAML or JSON) needs only ``sets`` (and optionally ``policy_
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from xlingual_probe.models.units import split_unit
 from xlingual_probe.probes.sweep import markdown_table, summarise_sweep
 from xlingual_probe.selection._rules import SCHEMA_VERSION, unit_string
 from xlingual_probe.utils.errors import UserError
-from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
+from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json, read_mapping_file
 
 SET_NAMES = ("S_I", "S_II", "V_I", "V_II")
 SOURCES = ("auto", "paper", "file")
@@ -126,12 +124,8 @@ def read_selection(path: str | Path, num_layers: int | None = None) -> dict[str,
     path = Path(path)
     if not path.is_file():
         raise UserError(f"selection file not found: {path} (or use --sets paper / --sets auto)")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot parse selection file {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict) or "sets" not in data:
+    data = read_mapping_file(path, "selection file")
+    if "sets" not in data:
         raise UserError(f"selection file {path} must be a mapping with a 'sets' key, e.g. "
                         "sets: {S_I: 0-9, S_II: 0-3:ffn, V_I: 10-11, V_II: 10-11:attention}")
     known = {"schema_version", "source", "num_layers", "sets", "policy_iv", "components", "margins", "options",

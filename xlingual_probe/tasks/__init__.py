@@ -5,7 +5,8 @@
 True
 """
 
-from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, get_task
+import xlingual_probe.synthetic.tasks  # noqa: F401  (registration of synthetic-nli/ner/qa)
 from xlingual_probe.tasks import classification, panx, qa_data, xnli  # noqa: F401  (registration)
+from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, get_task
 
 __all__ = ["TASKS", "DataOptions", "Task", "TaskData", "get_task"]

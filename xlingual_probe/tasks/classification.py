@@ -31,7 +31,7 @@ class SentenceClassificationTask(Task):
 
     def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
-            pair = batch["text_pair"] if "text_pair" in batch else None
+            pair = batch.get("text_pair")
             enc = tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
             enc["labels"] = batch["label"]
             return enc

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import datasets
 
-from xlingual_probe.tasks._base import TASKS, DataOptions, TaskData, finish_task_data, resolve_languages, task_folder
+from xlingual_probe.tasks._base import (
+    TASKS,
+    DataOptions,
+    TaskData,
+    finish_task_data,
+    resolve_languages,
+    task_folder,
+)
 from xlingual_probe.tasks.classification import SentenceClassificationTask
 from xlingual_probe.utils.errors import UserError
 

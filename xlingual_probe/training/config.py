@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.io import read_mapping_file
 
 
 @dataclass
@@ -124,7 +122,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -132,7 +130,7 @@ class TrainConfig:
         return {f.name for f in dataclasses.fields(cls)}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         unknown = set(values) - cls.field_names()
         if unknown:
             raise UserError(f"unknown config key(s): {', '.join(sorted(unknown))}")
@@ -141,16 +139,12 @@ class TrainConfig:
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config file (YAML through ``safe_load``); keys use ``_`` or ``-``."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise UserError(f"{path} must hold a mapping of option names to values")
-    return {str(k).replace("-", "_"): v for k, v in values.items()}
+    return {str(k).replace("-", "_"): v for k, v in read_mapping_file(path, "config file").items()}
+
+
+def check_seeds(seeds: list[int]) -> None:
+    """At least one seed and no repeats (each seed names a run directory)."""
+    if not seeds:
+        raise UserError("give at least one --seed")
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"repeated seed in {seeds}")

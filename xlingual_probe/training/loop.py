@@ -15,28 +15,41 @@ import io
 import math
 import shutil
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from xlingual_probe.models import build_param_groups, freeze_parameters, get_model_map, load_model, reinitialize
+from xlingual_probe.models import (
+    build_param_groups,
+    freeze_parameters,
+    get_model_map,
+    load_model,
+    reinitialize,
+)
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.runs import SCHEMA_VERSION, RunFiles
 from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
 from xlingual_probe.training.config import TrainConfig
-from xlingual_probe.training.noisytune import apply_noisytune
-from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.training.evaluation import evaluate, model_batch, prepare_eval_sets
+from xlingual_probe.training.noisytune import apply_noisytune
 from xlingual_probe.training.provenance import git_state, package_versions
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
+from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.utils.errors import UserError
-from xlingual_probe.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
-from xlingual_probe.utils.io import truncate_jsonl
+from xlingual_probe.utils.io import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    read_jsonl,
+    truncate_jsonl,
+)
 
 
 def prepare_run_dir(files: RunFiles, resume: bool, overwrite: bool) -> str:

@@ -28,7 +28,7 @@ def git_state() -> dict[str, object]:
 
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10)
+            out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10, check=False)
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() if out.returncode == 0 else None

@@ -11,8 +11,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 def _json_default(obj: Any) -> Any:
@@ -66,6 +67,32 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(to_json(record) + "\n")
         f.flush()
+
+
+def read_mapping_file(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """Read a YAML (``safe_load``) or JSON file that must hold a mapping; problems raise UserError.
+
+    Args:
+        path: the file; ``.json`` is parsed as JSON, anything else as YAML.
+        what: what the file is, for messages (``config file``, ``selection file``).
+    """
+    import yaml
+
+    from xlingual_probe.utils.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot parse {what} {path}: {str(exc).splitlines()[0]}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise UserError(f"{what} {path} must hold a mapping of names to values")
+    return values
 
 
 def read_json(path: str | os.PathLike) -> Any:
