@@ -6,10 +6,12 @@ and the split only. Each language then realises the same meanings, so evaluation
 parallel across languages, like XNLI's and MLQA's translated dev sets.
 
 * NLI (labels ``entailment``/``neutral``/``contradiction``): the premise states one fact (up to
-  ``WorldConfig.nli_premise_facts``; some negated); the hypothesis restates one of them
-  (entailment), restates it with the opposite polarity (contradiction), or changes its relation or one argument so that the premise says
-  nothing about it (neutral). The hypothesis picks the relation's verb independently of the premise
-  (a paraphrase) and may drop the premise's adverb, so string identity is not the label.
+  ``WorldConfig.nli_premise_facts``; half of them negated); the hypothesis restates it
+  (entailment), restates it with the opposite polarity (contradiction), or keeps its relation but
+  changes its subject or its object, so that the premise says nothing about it (neutral; negated
+  half of the time). The hypothesis picks the relation's verb independently of the premise (one of
+  two synonyms) and may drop the premise's adverb, so string identity is not the label; neither
+  sentence alone decides it.
 * NER: one or two facts per sentence, words tagged IOB2 with PER/ORG/LOC (organisation nouns are
   part of the organisation's name, locative prepositions are ``O``).
 * QA: a context of 3–4 affirmative facts; the question asks for the subject or the object of one
@@ -28,11 +30,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from xlingual_probe.synthetic.world import ADVERBS, RELATIONS, Fact, World, sentence_text
+from xlingual_probe.synthetic.world import ADVERBS, Fact, World, sentence_text
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]  # XNLI's order
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]  # PAN-X's order
 NEGATION_RATE = 0.3
+NLI_NEGATION_RATE = 0.5  # premise and hypothesis polarity carry no label information alone
 ADVERB_RATE = 0.4
 
 
@@ -67,31 +70,31 @@ def _distinct_facts(world: World, rng: random.Random, k: int, negation_rate: flo
 
 
 def _neutral_variant(world: World, rng: random.Random, fact: Fact, premise: list[Fact]) -> Fact:
-    """Change the relation (to one of the same type signature) or an argument, away from the premise."""
+    """Same relation, another subject or object of the same type, so the premise says nothing about it."""
     taken = {_triple(f) for f in premise}
-    signature = RELATIONS[fact.relation][1:]
-    peers = [i for i, rel in enumerate(RELATIONS) if rel[1:] == signature and i != fact.relation]
     while True:
-        what = rng.choice(["relation", "subject", "object"] if peers else ["subject", "object"])
-        if what == "relation":
-            new = replace(fact, relation=rng.choice(peers))
-        elif what == "subject":
+        what = rng.choice(["subject", "object"])
+        if what == "subject":
             new = replace(fact, subject=rng.choice(world.entities_of(world.entity_types[fact.subject])))
         else:
             new = replace(fact, object=rng.choice(world.entities_of(world.entity_types[fact.object])))
-        new = replace(new, negated=rng.random() < NEGATION_RATE)
+        new = replace(new, negated=rng.random() < NLI_NEGATION_RATE)
         if new.subject != new.object and _triple(new) not in taken:
             return new
 
 
 def nli_meanings(world: World, split: str, n: int) -> list[tuple[list[Said], Said, int]]:
-    """``n`` (premise, hypothesis, label id) meanings; labels cycle so classes are balanced."""
+    """``n`` (premise, hypothesis, label id) meanings; labels cycle so classes are balanced.
+
+    Premise and hypothesis are each negated with probability 1/2 whatever the label, so neither
+    sentence alone says anything about the label.
+    """
     rng = _split_rng(world, "nli", split)
     out = []
     for i in range(n):
         label = i % 3
         premise = [_said(rng, f) for f in _distinct_facts(world, rng, rng.randint(1, world.config.nli_premise_facts),
-                                                   NEGATION_RATE)]
+                                                   NLI_NEGATION_RATE)]
         target = rng.choice(premise)
         if label == 0:
             fact = target.fact

@@ -49,7 +49,7 @@ VOWELS = "aeiou"
 SYLLABLES = [c + v for c in CONSONANTS for v in VOWELS]
 PUNCTUATION = [".", "?", ","]
 ENTITY_TYPES = ("PER", "ORG", "LOC")
-WORLD_VERSION = 1  # bump when generation changes, so cached checkpoints are rebuilt
+WORLD_VERSION = 2  # bump when generation changes, so cached checkpoints are rebuilt
 
 # relation name, subject type, object type (names are for people reading; surface forms are generated)
 RELATIONS: list[tuple[str, str, str]] = [
