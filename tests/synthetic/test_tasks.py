@@ -40,6 +40,17 @@ def test_nli_label_matches_the_meaning_relation(world):
             assert not same
 
 
+def test_nli_label_is_not_decidable_from_one_sentence(world):
+    meanings = nli_meanings(world, "train", 3000)
+    for label in range(3):
+        rows = [(p, h) for p, h, lab in meanings if lab == label]
+        hyp_negated = sum(h.fact.negated for _, h in rows) / len(rows)
+        premise_negated = sum(p[0].fact.negated for p, _ in rows) / len(rows)
+        assert abs(hyp_negated - 0.5) < 0.06 and abs(premise_negated - 0.5) < 0.06, label
+    for premise, hyp, label in meanings:
+        assert hyp.fact.relation == premise[0].fact.relation  # neutral changes an argument, not the verb
+
+
 @pytest.mark.parametrize("lang", ["en", "n5"])
 def test_nli_text_realises_the_meaning(world, lang):
     rows = nli_examples(world, "validation", 30, lang)

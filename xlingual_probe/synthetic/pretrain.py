@@ -122,7 +122,8 @@ def model_config(world_config: WorldConfig, tokenizer) -> XLMRobertaConfig:
     return XLMRobertaConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
         num_attention_heads=cfg.heads, intermediate_size=cfg.ffn_mult * cfg.hidden,
-        max_position_embeddings=514, type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=514, type_vocab_size=1, hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
 
 
@@ -142,12 +143,27 @@ def mask_tokens(input_ids: torch.Tensor, tokenizer, mask_prob: float, generator:
     return inputs, labels
 
 
-def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True, threads: int = 2) -> dict:
+def default_threads() -> int:
+    """CPU threads of pre-training: ``$XPROBE_SYNTHETIC_THREADS``, else 2 (a quiet laptop's 2 cores).
+
+    On a machine shared with other jobs, 1 thread avoids the 5–10× slow-down of oversubscribed threads.
+    """
+    value = os.environ.get("XPROBE_SYNTHETIC_THREADS", "2")
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise UserError(f"XPROBE_SYNTHETIC_THREADS must be a positive integer, not {value!r}")
+    return threads
+
+
+def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True, threads: int | None = None) -> dict:
     """Pre-train the world's encoder with MLM and save model + tokenizer to ``out_dir``.
 
-    Uses ``threads`` CPU threads (restored afterwards; on a machine shared with other jobs, 1 thread
-    avoids the slow-down of oversubscribed BLAS threads). Returns the log also written to ``pretrain_log.json``:
-    per-interval MLM loss, the final loss and the seconds taken.
+    Uses ``threads`` CPU threads (default :func:`default_threads`; restored afterwards). Returns
+    the log also written to ``pretrain_log.json``: per-interval MLM loss, the final loss and the
+    seconds taken.
 
     >>> from xlingual_probe.synthetic.presets import PRESETS
     >>> log = pretrain(build_world(PRESETS["tiny"]), "/tmp/tiny-world")  # doctest: +SKIP
@@ -157,7 +173,7 @@ def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True,
     cfg = world.config.pretrain
     start = time.time()
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or default_threads())
     try:
         torch.manual_seed(cfg.seed)
         tokenizer = build_tokenizer()
@@ -216,7 +232,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("XPROBE_CACHE") or "~/.cache/xprobe").expanduser() / "synthetic"
 
 
-def ensure_pretrained(config: WorldConfig, *, progress: bool = True, threads: int = 2) -> Path:
+def ensure_pretrained(config: WorldConfig, *, progress: bool = True, threads: int | None = None) -> Path:
     """The cached checkpoint folder of ``config``, pre-training it first if it is missing."""
     final = cache_root() / config.config_hash()
     if (final / "world.json").is_file():
@@ -240,7 +256,7 @@ def is_synthetic_name(name: str) -> bool:
     return name == "synthetic" or name.startswith("synthetic:")
 
 
-def resolve_synthetic_model(name_or_path: str, *, progress: bool = True, threads: int = 2) -> str:
+def resolve_synthetic_model(name_or_path: str, *, progress: bool = True, threads: int | None = None) -> str:
     """Map ``"synthetic"`` / ``"synthetic:<preset>"`` to its cached checkpoint path (built if missing).
 
     Any other name or path is returned unchanged, so callers can pass every ``--model`` through it.

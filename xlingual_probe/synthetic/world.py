@@ -113,6 +113,8 @@ class PretrainConfig:
         warmup: warm-up updates.
         weight_decay: AdamW weight decay.
         mask_prob: share of tokens selected for MLM (80% ``<mask>``, 10% random, 10% kept).
+        dropout: hidden and attention dropout of the encoder (saved in its config, so fine-tuning
+            uses it too); 0 because this tiny model underfits, and dropout slowed MLM down.
         seed: seed of initialisation, masking and batching.
     """
 
@@ -128,6 +130,7 @@ class PretrainConfig:
     warmup: int = 150
     weight_decay: float = 0.01
     mask_prob: float = 0.15
+    dropout: float = 0.0
     seed: int = 0
 
 
