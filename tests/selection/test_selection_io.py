@@ -53,7 +53,7 @@ def test_written_selection_round_trips(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("S_I: 0-9\n", "'sets' key"),
-    ("[1, 2]\n", "'sets' key"),
+    ("[1, 2]\n", "must hold a mapping"),
     ("sets: {S_I: 0-9}\nextra: 1\n", "unknown key"),
     ("sets: {S_III: 0-9}\n", "unknown set"),
     ("sets: {S_I: [0, 1]}\n", "unit string"),
