@@ -44,7 +44,7 @@ class DemoConfig:
     sweep_seeds: list[int] = field(default_factory=lambda: [1])
     compare_seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
     train: dict[str, Any] = field(default_factory=lambda: {
-        "max_steps": 300, "eval_every": 50, "batch_size": 32, "lr": 5e-4, "train_size": 3000, "eval_size": 300,
+        "max_steps": 300, "eval_every": 50, "batch_size": 32, "lr": 1e-3, "train_size": 3000, "eval_size": 300,
         "save_best": False, "save_every": 0})
     policy: dict[str, Any] = field(default_factory=lambda: {"window": 50})
 

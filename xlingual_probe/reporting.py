@@ -3,8 +3,8 @@
 >>> import pandas as pd
 >>> df = pd.DataFrame({"method": ["DF", "DF"], "overall": [74.5, 74.9]})
 >>> print(mean_std_table(df, ["method"], ["overall"]).to_string(index=False))
-method      overall
-    DF 74.70 ± 0.28
+method      overall  seeds
+    DF 74.70 ± 0.28      2
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Transfer really happens in the synthetic world (slow: pre-trains the default 12-layer encoder, then fine-tunes).
+"""Transfer really happens in the synthetic world (slow: pre-trains the default encoder, then fine-tunes).
 
 Direct fine-tuning with the real engine (:func:`xlingual_probe.training.train`) and the demo's
 settings, on the source language only. Fails if the source is not learnt, if the targets fall to
 chance (transfer disappeared) or match the source (no gap), if the far language transfers as well
 as the near ones, or if the gap does not open during training.
-Run with ``pytest -m slow tests/synthetic/test_transfer.py`` (about 5 minutes on 2 CPU cores).
+Run with ``pytest -m slow tests/synthetic/test_transfer.py`` (about 1.5 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from xlingual_probe.training import TrainConfig, train
 from xlingual_probe.utils.io import read_jsonl
 
 CHANCE = 100 / 3
+# measured with these settings (seeds 1-3): source 80.4 ± 4.7, target mean 69.6 ± 4.7, gap 10.8 ± 1.2,
+# n1/n2 80.5, n5 50.8 ± 8.2; the gap grew from 5.9-8.7 (update 50) to 9.7-12.1 (update 300)
+SOURCE_MIN = 70
+TARGET_ABOVE_CHANCE = 20
+GAP_MIN = 4
+NEAR_FAR_MIN = 15
 
 
 @pytest.mark.slow

@@ -1,9 +1,9 @@
 """Named world configurations: ``synthetic`` (= ``synthetic:default``) and smaller ones for tests.
 
 >>> sorted(PRESETS)
-['default', 'small', 'tiny']
->>> get_preset("tiny").pretrain.layers
-4
+['deep', 'default', 'small', 'tiny']
+>>> get_preset("deep").pretrain.layers
+12
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from xlingual_probe.synthetic.world import PretrainConfig, WorldConfig
 from xlingual_probe.utils.errors import UserError
 
 PRESETS: dict[str, WorldConfig] = {
-    # 12 layers like XLM-R base; pre-trains in under 5 minutes on 2 CPU cores
+    # 4 layers; pre-trains in under a minute on 2 CPU cores; synthetic-nli: source ~82%, graded targets
     "default": WorldConfig(),
-    # 4 layers, shorter pre-training: a transfer check in about a minute
-    "small": WorldConfig(pretrain=PretrainConfig(layers=4, steps=700, sentences_per_language=4000)),
+    # XLM-R base's depth (12 layers); pre-trains in about 2.5 minutes, but fine-tuning on
+    # synthetic-nli only learns the hypothesis-only shortcut (~65%) in 300-1000 updates
+    "deep": WorldConfig(pretrain=PretrainConfig(layers=12, steps=2000, warmup=200)),
+    # 2 layers, shorter pre-training: quicker checks
+    "small": WorldConfig(pretrain=PretrainConfig(layers=2, steps=800, warmup=100)),
     # for unit tests of the plumbing only (no meaningful transfer)
     "tiny": WorldConfig(nli_train=300, nli_eval=60, ner_train=200, ner_eval=40, qa_train=200, qa_eval=40,
                         pretrain=PretrainConfig(layers=4, hidden=32, heads=2, steps=20,

@@ -1,8 +1,9 @@
 """Tokenizer, monolingual corpus and MLM pre-training of the synthetic world's encoder.
 
-The encoder is an ``XLMRobertaForMaskedLM`` with a small hidden size but XLM-R base's depth (12
-layers by default), pre-trained with masked language modelling on monolingual text of every
-language of the world (no parallel text): sentences of one language are packed into sequences,
+The encoder is an ``XLMRobertaForMaskedLM`` with a small hidden size (4 layers by default; 12,
+XLM-R base's depth, in preset ``deep``), pre-trained with masked language modelling on monolingual
+text of every language of the world (no parallel text): sentences of one language are packed into
+sequences (two-sentence passages in the sentence-pair template),
 15% of the tokens are selected (80% ``<mask>``, 10% random, 10% kept), AdamW with linear warm-up
 and decay. The only things languages share are the syllables their words are made of, the
 anchor names and the punctuation — which is exactly what makes transfer graded by distance.
