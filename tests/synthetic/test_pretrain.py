@@ -77,3 +77,15 @@ def test_ensure_pretrained_is_keyed_by_hash(cache):
     other = dataclasses.replace(get_preset("tiny"), seed=5)
     b = ensure_pretrained(other, progress=False, threads=1)
     assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_threads_default_to_two_and_can_be_one(monkeypatch):
+    from xlingual_probe.synthetic.pretrain import default_threads
+
+    monkeypatch.delenv("XPROBE_SYNTHETIC_THREADS", raising=False)
+    assert default_threads() == 2
+    monkeypatch.setenv("XPROBE_SYNTHETIC_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("XPROBE_SYNTHETIC_THREADS", "two")
+    with pytest.raises(UserError):
+        default_threads()
