@@ -89,3 +89,11 @@ def test_attention_in_s1_and_ffn_in_v1_are_disjoint_by_component(tmp_path):
 def test_markdown_of_a_preset():
     text = selection_markdown(paper_selection(12))
     assert "| V_II | 10-11:attention |" in text and "Policy IV: **on**" in text
+
+
+def test_a_written_selection_reads_back(tmp_path):
+    from xlingual_probe.selection import paper_selection, read_selection, write_selection
+
+    selection = {**paper_selection(12), "sweep": "sweeps/xnli"}
+    write_selection(selection, tmp_path)
+    assert read_selection(tmp_path / "selection.json", 12)["sets"] == selection["sets"]

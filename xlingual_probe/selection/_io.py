@@ -129,7 +129,7 @@ def read_selection(path: str | Path, num_layers: int | None = None) -> dict[str,
         raise UserError(f"selection file {path} must be a mapping with a 'sets' key, e.g. "
                         "sets: {S_I: 0-9, S_II: 0-3:ffn, V_I: 10-11, V_II: 10-11:attention}")
     known = {"schema_version", "source", "num_layers", "sets", "policy_iv", "components", "margins", "options",
-             "evidence", "notes", "path"}
+             "evidence", "notes", "path", "sweep"}
     unknown = sorted(set(map(str, data)) - known)
     if unknown:
         raise UserError(f"selection file {path}: unknown key(s) {', '.join(unknown)}; expected sets, policy_iv")
