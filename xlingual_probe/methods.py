@@ -42,7 +42,7 @@ def needs_sets(methods: list[str]) -> bool:
 def resolve_sets(spec: str, train_values: dict[str, Any], seeds: list[int], auto_dir: str | Path, *,
                  num_layers: int | None = None, show_progress: bool = False) -> dict[str, Any]:
     """The selection named by ``--sets``: ``paper``, a selection file, or ``auto`` (sweep + CKA in ``auto_dir``)."""
-    from xlingual_probe.probes.sweep import count_layers
+    from xlingual_probe.models.units import count_layers
     from xlingual_probe.selection import auto_selection, resolve_selection
 
     if num_layers is None:

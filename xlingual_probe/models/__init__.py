@@ -18,6 +18,7 @@ from xlingual_probe.models._manipulate import (
 )
 from xlingual_probe.models._map import LayerMap, ModelMap, check_model_map, format_model_map
 from xlingual_probe.models._param_groups import build_param_groups
+from xlingual_probe.models.units import count_layers, parse_layers, resolve_model_name, resolve_units
 
 __all__ = [
     "ADAPTERS",
@@ -30,6 +31,7 @@ __all__ = [
     "build_param_groups",
     "check_model_map",
     "classify_block_parameter",
+    "count_layers",
     "find_layer_list",
     "format_model_map",
     "freeze_parameters",
@@ -37,7 +39,10 @@ __all__ = [
     "generic_model_map",
     "get_model_map",
     "load_model",
+    "parse_layers",
     "reinitialize",
     "reinitialized",
+    "resolve_model_name",
+    "resolve_units",
     "select_parameters",
 ]

@@ -11,6 +11,7 @@ from the top, ``-1`` = last layer) and ``<component>`` is ``all`` (default), ``a
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from xlingual_probe.utils.errors import UserError
 
@@ -78,3 +79,26 @@ def resolve_model_name(name: str) -> str:
 
         return resolve_synthetic_model(name)
     return name
+
+
+def count_layers(model: str, trust_remote_code: bool = False) -> int:
+    """Number of transformer layers of ``model`` read from its config (no weights are loaded).
+
+    Raises:
+        UserError: the config cannot be loaded or names no layer count.
+    """
+    from transformers import AutoConfig
+
+    name = resolve_model_name(model)
+    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+        raise UserError(f"model folder not found: {name}")
+    try:
+        config = AutoConfig.from_pretrained(str(Path(name).expanduser()) if name.startswith("~") else name,
+                                            trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load the config of {model!r}: {' '.join(str(exc).split())[:300]}") from exc
+    for attr in ("num_hidden_layers", "n_layers", "num_layers", "n_layer"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise UserError(f"cannot tell how many layers {model!r} has from its config")

@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from xlingual_probe.models.units import resolve_model_name
+from xlingual_probe.models.units import count_layers
 from xlingual_probe.probes.executor import Executor, SequentialExecutor
 from xlingual_probe.probes.experiments import BASELINE, EXPERIMENTS, build_experiments, parse_experiments
 from xlingual_probe.reporting import format_mean_std
@@ -122,29 +122,6 @@ def config_key(config: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def count_layers(model: str, trust_remote_code: bool = False) -> int:
-    """Number of transformer layers of ``model`` read from its config (no weights are loaded).
-
-    Raises:
-        UserError: the config cannot be loaded or names no layer count.
-    """
-    from transformers import AutoConfig
-
-    name = resolve_model_name(model)
-    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
-        raise UserError(f"model folder not found: {name}")
-    try:
-        config = AutoConfig.from_pretrained(str(Path(name).expanduser()) if name.startswith("~") else name,
-                                            trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot load the config of {model!r}: {' '.join(str(exc).split())[:300]}") from exc
-    for attr in ("num_hidden_layers", "n_layers", "num_layers", "n_layer"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    raise UserError(f"cannot tell how many layers {model!r} has from its config")
-
-
 def _find_run_dir(runs_dir: Path, seed: int, key: str) -> Path | None:
     # a run made under another label (another experiment selection) with the same config is reused
     found = sorted(runs_dir.glob(f"*-seed{seed}-{key}")) if runs_dir.is_dir() else []
@@ -159,7 +136,7 @@ def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
 
     Args:
         config: the sweep.
-        num_layers: the model's number of layers (:func:`count_layers`).
+        num_layers: the model's number of layers (:func:`~xlingual_probe.models.count_layers`).
 
     Returns:
         The jobs, each with its final TrainConfig (``out`` = its run directory).

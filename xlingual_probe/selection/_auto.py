@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xlingual_probe.models.units import parse_layers
+from xlingual_probe.models.units import count_layers, parse_layers
 from xlingual_probe.probes.experiments import BASELINE
-from xlingual_probe.probes.sweep import SweepConfig, count_layers, plan_sweep, run_sweep, write_sweep_plan
+from xlingual_probe.probes.sweep import SweepConfig, plan_sweep, run_sweep, write_sweep_plan
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.selection._cka import policy_iv_from_cka
 from xlingual_probe.selection._io import load_sweep_results, paper_selection, write_selection
