@@ -158,3 +158,19 @@ def test_hub_loading_renames_columns(monkeypatch):
     assert calls == [("facebook/xnli", "en", "train"), ("facebook/xnli", "en", "validation"),
                      ("facebook/xnli", "de", "validation")]
     assert data.eval["de"][0] == {"text": "p", "text_pair": "h", "label": CON}
+
+
+def test_explicit_train_file_with_or_without_header(tmp_path):
+    from tests.tiny import write_xnli
+    from xlingual_probe.tasks import DataOptions, get_task
+    from xlingual_probe.utils import UserError
+
+    folder = write_xnli(tmp_path / "xnli", n_train=20, n_dev=6)
+    plain = tmp_path / "my-train.tsv"
+    plain.write_text("a cat .\ta cat .\tentailment\nthe dog .\tthe bird .\tneutral\n", encoding="utf-8")
+    data = get_task("xnli").load(DataOptions(data_dir=str(folder), train_file=str(plain)))
+    assert data.train["label"] == [0, 1]
+    data = get_task("xnli").load(DataOptions(data_dir=str(folder), train_file=str(folder / "mnli_train.tsv")))
+    assert len(data.train) == 20
+    with pytest.raises(UserError, match="not found"):
+        get_task("xnli").load(DataOptions(data_dir=str(folder), train_file=str(tmp_path / "missing.tsv")))

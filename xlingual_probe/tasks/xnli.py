@@ -60,6 +60,12 @@ def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"text": texts, "text_pair": pairs, "label": labels})
 
 
+def _has_header(path: Path) -> bool:
+    """MNLI-style files start with a ``sentence1<TAB>sentence2<TAB>label`` header; XTREME's do not."""
+    with open(path, encoding="utf-8") as f:
+        return f.readline().split("\t")[:2] == ["sentence1", "sentence2"]
+
+
 @TASKS.register("xnli")
 class XNLITask(SentenceClassificationTask):
     name = "xnli"
@@ -74,10 +80,15 @@ class XNLITask(SentenceClassificationTask):
         langs = resolve_languages(available, opts, self.name)
         # mnli_train.tsv is English MultiNLI: only a training set when English is the source
         names = (["mnli_train.tsv"] if opts.source_lang == "en" else []) + [f"train-{opts.source_lang}.tsv"]
-        train_file = next((folder / n for n in names if (folder / n).is_file()), None)
+        if opts.train_file:
+            train_file = Path(opts.train_file).expanduser()
+            if not train_file.is_file():
+                raise UserError(f"training file not found: {train_file}")
+        else:
+            train_file = next((folder / n for n in names if (folder / n).is_file()), None)
         if train_file is None:
             raise UserError(f"no XNLI training file in {folder} (expected mnli_train.tsv or train-{opts.source_lang}.tsv)")
-        train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv")
+        train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv" or _has_header(train_file))
         eval_sets = {lang: read_nli_tsv(folder / f"dev-{lang}.tsv", header=False) for lang in langs}
         return finish_task_data(train, eval_sets, opts, XNLI_LABELS)
 
