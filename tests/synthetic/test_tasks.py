@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xlingual_probe.synthetic import NER_LABELS, WorldConfig, build_tokenizer, build_world
+from xlingual_probe.synthetic import NER_LABELS, build_tokenizer
 from xlingual_probe.synthetic.examples import (
     ner_examples,
     nli_examples,
@@ -16,11 +16,6 @@ from xlingual_probe.synthetic.tasks import SyntheticNERTask, SyntheticNLITask, S
 from xlingual_probe.tasks import DataOptions
 from xlingual_probe.tasks._base import TASKS
 from xlingual_probe.utils.errors import UserError
-
-
-@pytest.fixture(scope="module")
-def world():
-    return build_world(WorldConfig())
 
 
 def _triple(fact):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from xlingual_probe.synthetic import (
     WorldConfig,
     build_tokenizer,
@@ -14,11 +12,6 @@ from xlingual_probe.synthetic import (
 )
 from xlingual_probe.synthetic.pretrain import corpus_sentences
 from xlingual_probe.synthetic.world import SYLLABLES, Fact
-
-
-@pytest.fixture(scope="module")
-def world():
-    return build_world(WorldConfig())
 
 
 def test_generation_is_deterministic(world):
