@@ -30,7 +30,8 @@ class DemoConfig:
 
     Attributes:
         out: output folder.
-        model: the synthetic world's model name (``synthetic`` or ``synthetic:<preset>``).
+        model: the synthetic world's model name (``synthetic:<preset>``); the 4-layer ``shallow`` world
+            keeps the sweep (15 runs) and the whole demo within minutes.
         task: ``synthetic-nli``, ``synthetic-ner`` or ``synthetic-qa``.
         sweep_seeds: seeds of the layer sweep.
         compare_seeds: seeds of the DF vs slow-and-fast comparison.
@@ -39,7 +40,7 @@ class DemoConfig:
     """
 
     out: str
-    model: str = "synthetic"
+    model: str = "synthetic:shallow"
     task: str = "synthetic-nli"
     sweep_seeds: list[int] = field(default_factory=lambda: [1])
     compare_seeds: list[int] = field(default_factory=lambda: [1, 2, 3])

@@ -1,8 +1,8 @@
 """A synthetic multilingual world in which zero-shot cross-lingual transfer really happens.
 
 Languages built from one meaning space and a shared syllable inventory, at graded distances from
-the source ``en`` (targets ``n1`` … ``n5``, near → far); a small 4-layer XLM-R-style encoder
-(12 layers: preset ``deep``) pre-trained with MLM on their monolingual text; and three downstream tasks in the schemas of XNLI,
+the source ``en`` (targets ``n1`` … ``n5``, near → far); a small XLM-R-style encoder with
+12 layers (4 in preset ``shallow``) pre-trained with MLM on their monolingual text; and three downstream tasks in the schemas of XNLI,
 PAN-X and MLQA (``synthetic-nli``, ``synthetic-ner``, ``synthetic-qa``). The model is an ordinary
 Hugging Face checkpoint: ``resolve_synthetic_model("synthetic")`` returns its cached folder.
 

@@ -49,7 +49,7 @@ VOWELS = "aeiou"
 SYLLABLES = [c + v for c in CONSONANTS for v in VOWELS]
 PUNCTUATION = [".", "?", ","]
 ENTITY_TYPES = ("PER", "ORG", "LOC")
-WORLD_VERSION = 2  # bump when generation changes, so cached checkpoints are rebuilt
+WORLD_VERSION = 3  # bump when generation changes, so cached checkpoints are rebuilt
 
 # relation name, subject type, object type (names are for people reading; surface forms are generated)
 RELATIONS: list[tuple[str, str, str]] = [
@@ -98,10 +98,10 @@ DEFAULT_LANGUAGES: tuple[LanguageSpec, ...] = (
 class PretrainConfig:
     """Encoder, tokenizer-independent pre-training settings (MLM on monolingual text only).
 
-    Defaults (preset ``default``) pre-train in under a minute on 2 CPU cores (MLM loss 4.9 → 1.9).
-    12 layers (preset ``deep``, XLM-R base's depth) pre-train well (MLM loss 4.9 → 1.5 in about
-    2.5 minutes) but did not learn synthetic-nli past its hypothesis-only shortcut (~65%) in a
-    one-minute fine-tuning, so the default has 4 layers.
+    Defaults (preset ``default``: 12 layers, XLM-R base's depth) pre-train in 3 minutes on 2 CPU
+    cores (MLM loss 4.9 → 1.5). Measured on synthetic-nli with 500 updates at lr 5e-4 (40 s):
+    source ~83%; at lr 1e-3, or with a corpus whose passages restated a one-fact sentence, fine-tuning
+    stayed on the hypothesis-only shortcut (~66%).
 
     Attributes:
         layers: transformer layers.
@@ -122,16 +122,16 @@ class PretrainConfig:
         seed: seed of initialisation, masking and batching.
     """
 
-    layers: int = 4
+    layers: int = 12
     hidden: int = 64
     heads: int = 4
     ffn_mult: int = 4
     sentences_per_language: int = 4000
     seq_len: int = 32  # 64 (several sentences per sequence) stayed near the unigram loss for 1000 updates
-    steps: int = 1500
+    steps: int = 2000
     batch_size: int = 32
     lr: float = 2e-3
-    warmup: int = 150
+    warmup: int = 200
     weight_decay: float = 0.01
     mask_prob: float = 0.15
     dropout: float = 0.0
