@@ -59,10 +59,10 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progre
     timings: dict[str, float] = {}
     start = time.perf_counter()
     log("1/4 synthetic world: building and pre-training the encoder (cached after the first run)")
-    model = resolve_synthetic_model(config.model)
+    resolve_synthetic_model(config.model)  # every later step resolves the name to this cached folder
     timings["world"] = time.perf_counter() - start
 
-    values = {"model": model, "task": config.task, **config.train}
+    values = {"model": config.model, "task": config.task, **config.train}
     log("2/4 layer sweep + DF runs with the gap over time and CKA; selection of the weight sets")
     t = time.perf_counter()
     selection = auto_selection(values, config.sweep_seeds, out / "selection", show_progress=show_progress)
