@@ -50,9 +50,11 @@ def test_probe_records_every_layer_and_leaves_training_unchanged(tiny_model, tin
     assert len(load_runs(tmp_path / "probed").cka) == 6
 
 
-def test_resume_rebuilds_the_starting_point_of_a_reinit_run(tiny_model, tiny_data, tmp_path):
-    # layer 0 re-initialised: the "pre-trained" reference is the model after re-initialisation
-    config = {"reinit": ["0"], "save_every": 6}
+@pytest.mark.parametrize("config", [
+    {"reinit": ["0"], "save_every": 6},  # the "pre-trained" reference is the model after re-initialisation
+    {"noise_lambda": 0.15, "save_every": 6},  # ... after NoisyTune's noise
+], ids=["reinit", "noisytune"])
+def test_resume_rebuilds_the_starting_point(tiny_model, tiny_data, tmp_path, config):
     straight = tiny_config(tiny_model, tiny_data, tmp_path / "straight", **config)
     train(straight, callbacks=[CKAProbe(CKAProbeConfig(every=3))], show_progress=False)
     killed = tiny_config(tiny_model, tiny_data, tmp_path / "killed", **config)

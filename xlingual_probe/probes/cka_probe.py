@@ -60,8 +60,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from xlingual_probe.models import get_model_map, load_model, reinitialize
-from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.probes.cka import layerwise_cka
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.training.callbacks import Callback, LoopContext
@@ -138,18 +136,15 @@ def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _reload_pretrained(ctx: LoopContext, working: torch.nn.Module) -> torch.nn.Module:
-    """Rebuild the fresh run's starting point from ``config.model`` (resume), without touching the RNGs."""
-    config = ctx.config
-    with _preserved_rng():
-        # the same order as the loop: seed, load (the head's init draws from the RNG), re-initialise
-        from accelerate.utils import set_seed
+    """Rebuild the fresh run's starting point (re-initialisation and NoisyTune noise included) from
+    ``config.model`` on resume, without touching the RNGs."""
+    from accelerate.utils import set_seed
 
-        set_seed(config.seed)
-        model, _ = load_model(resolve_model_name(config.model), ctx.task.head, working.config.num_labels,
-                              trust_remote_code=config.trust_remote_code)
-        if config.reinit:
-            model_map = get_model_map(model)
-            reinitialize(model, model_map, resolve_units(model_map, config.reinit))
+    from xlingual_probe.training.loop import load_starting_model
+
+    with _preserved_rng():
+        set_seed(ctx.config.seed)  # the loop's order: seed, then build the starting model
+        model, _, _ = load_starting_model(ctx.config, ctx.task.head, working.config.num_labels)
     return model
 
 

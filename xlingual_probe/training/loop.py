@@ -24,6 +24,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from xlingual_probe.models import (
+    ModelMap,
     build_param_groups,
     freeze_parameters,
     get_model_map,
@@ -118,6 +119,26 @@ def _epoch_batches(n_examples: int, batch_size: int, seed: int, epoch: int) -> l
     return [order[i:i + batch_size] for i in range(0, n_examples, batch_size)]
 
 
+def load_starting_model(config: TrainConfig, head: str, num_labels: int, labels: list[str] | None = None
+                        ) -> tuple[torch.nn.Module, Any, ModelMap]:
+    """The run's model before its first update: the pre-trained weights with a new ``head``, then the
+    run's re-initialisation and NoisyTune noise. Returns ``(model, tokenizer, model map)``.
+
+    Call it right after ``set_seed(config.seed)``: the head's and the re-initialisation's draws come
+    from the seeded RNG (they are part of the run's identity); the noise has its own generator seeded
+    by ``config.seed``. The CKA probe calls it to rebuild a resumed run's starting point.
+    """
+    model, tokenizer = load_model(resolve_model_name(config.model), head, num_labels, labels=labels,
+                                  trust_remote_code=config.trust_remote_code)
+    model_map = get_model_map(model)
+    if config.reinit:
+        reinitialize(model, model_map, resolve_units(model_map, config.reinit))
+    if config.noise_lambda > 0:
+        noise = torch.Generator().manual_seed(config.seed)
+        apply_noisytune(model, model_map.head, lam=config.noise_lambda, generator=noise)
+    return model, tokenizer, model_map
+
+
 def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LRPolicy | None = None,
           resume: bool = False, overwrite: bool = False, show_progress: bool = True,
           extra_config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -153,15 +174,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     # data before the model: a bad data option fails fast, before any download or folder is made
     task, data = load_task_data(config)
     max_length = config.max_length or getattr(task, "default_max_length", 128)
-    model, tokenizer = load_model(resolve_model_name(config.model), task.head, task.num_labels(data),
-                                  labels=data.labels, trust_remote_code=config.trust_remote_code)
-    model_map = get_model_map(model)
-    # re-initialisation draws from the seeded RNG, so it is part of the run's identity
-    if config.reinit:
-        reinitialize(model, model_map, resolve_units(model_map, config.reinit))
-    if config.noise_lambda > 0:
-        noise = torch.Generator().manual_seed(config.seed)
-        apply_noisytune(model, model_map.head, lam=config.noise_lambda, generator=noise)
+    model, tokenizer, model_map = load_starting_model(config, task.head, task.num_labels(data), labels=data.labels)
     frozen = resolve_units(model_map, config.freeze + (["embeddings"] if config.freeze_embeddings else []))
     freeze_parameters(model, frozen)
     policy = _policy_for(config, model_map, policy)
