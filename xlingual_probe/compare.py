@@ -47,7 +47,7 @@ from xlingual_probe.methods import method_values, needs_sets, resolve_sets, sele
 from xlingual_probe.probes.sweep import markdown_table
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.training.config import check_seeds
-from xlingual_probe.training.slowfast import SWAPS
+from xlingual_probe.training.slowfast import SWAPS, phase_warning
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -282,6 +282,8 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, sho
         if log is not None:
             record = summary[config.which]
             log(f"{method} seed {seed}: overall {record['overall']:.2f}")
+            if (warning := phase_warning(summary)) is not None:
+                log(warning)
     scores, languages = run_scores(run_dirs, config.which)
     table, lang_table = comparison_tables(scores, languages, REFERENCE, config.alpha)
     model, task = config.train.get("model"), config.train.get("task")

@@ -7,7 +7,7 @@ import pytest
 from tests.tiny import tiny_config
 from xlingual_probe.training import train
 from xlingual_probe.training.policies import SlowFastConfig, multipliers_from_losses
-from xlingual_probe.training.slowfast import SlowFastLRPolicy, slowfast_settings
+from xlingual_probe.training.slowfast import SlowFastLRPolicy, phase_warning, slowfast_settings
 from xlingual_probe.utils import UserError
 from xlingual_probe.utils.io import read_jsonl
 
@@ -15,21 +15,23 @@ from xlingual_probe.utils.io import read_jsonl
 SETS = {"S_I": "0", "S_II": "0:ffn", "V_I": "1", "V_II": "1:attention"}
 
 
-def run_policy(tiny_model, tiny_data, tmp_path, method="slowfast", **kwargs):
+def run_policy(tiny_model, tiny_data, tmp_path, method="slowfast", max_steps=24, **kwargs):
     settings = slowfast_settings(method, SETS, window=4, threshold=0.05, c1=0.01, c2=10.0, **kwargs)
-    config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=24, eval_every=24, slowfast=settings,
-                         method=method)
-    train(config, show_progress=False)
-    return settings, read_jsonl(tmp_path / "run/steps.jsonl"), tmp_path / "run"
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=max_steps, eval_every=max_steps,
+                         slowfast=settings, method=method)
+    summary = train(config, show_progress=False)
+    return settings, read_jsonl(tmp_path / "run/steps.jsonl"), tmp_path / "run", summary
 
 
 def test_logged_K_recomputed_from_logged_losses(tiny_model, tiny_data, tmp_path):
-    settings, steps, run = run_policy(tiny_model, tiny_data, tmp_path)
+    settings, steps, run, summary = run_policy(tiny_model, tiny_data, tmp_path)
     config = SlowFastConfig(**{k: settings[k] for k in ("c1", "c2", "r", "window", "threshold", "phase_mode")},
                             policies=tuple(settings["policies"]))
     replay = multipliers_from_losses([s["loss"] for s in steps], config)
     assert [s["K"] for s in steps] == [r.K for r in replay]
     assert [s["phase"] for s in steps] == [r.phase for r in replay]
+    assert summary["phase2_updates"] == sum(s["phase"] == 2 for s in steps) > 0
+    assert phase_warning(summary) is None
     assert all(s["phi"] is None for s in steps[:7]) and steps[7]["phi"] is not None
     # the rates actually applied are K times the schedule
     for s in steps:
@@ -44,10 +46,10 @@ def test_logged_K_recomputed_from_logged_losses(tiny_model, tiny_data, tmp_path)
 
 
 def test_fs_and_ff_apply_only_their_policies(tiny_model, tiny_data, tmp_path):
-    _, slow, _ = run_policy(tiny_model, tiny_data, tmp_path / "fs", method="slow")
+    _, slow, _, _ = run_policy(tiny_model, tiny_data, tmp_path / "fs", method="slow")
     assert all(s["K"]["V_I"] == 1 and s["K"]["V_II"] == 1 for s in slow)
     assert slow[0]["K"]["S_I"] == 0.01
-    _, fast, _ = run_policy(tiny_model, tiny_data, tmp_path / "ff", method="fast")
+    _, fast, _, _ = run_policy(tiny_model, tiny_data, tmp_path / "ff", method="fast")
     assert all(s["K"]["S_I"] == 1 and s["K"]["S_II"] == 1 for s in fast)
     assert {s["K"]["V_II"] for s in fast if s["phase"] == 2} <= {10.0}
 
@@ -88,3 +90,12 @@ def test_noisytune_run_differs_from_direct_only_by_noise(tiny_model, tiny_data, 
     first = lambda d: read_jsonl(d / "run/steps.jsonl")[0]["loss"]
     assert first(tmp_path / "df") != first(tmp_path / "nt")
     assert noisy["method"] == "noisytune" and direct["method"] == "direct"
+
+
+def test_run_that_never_reaches_phase_2_is_flagged(tiny_model, tiny_data, tmp_path):
+    # window 4: φ exists from update 8 on, so a 6-update run stays in phase 1 throughout
+    _, steps, _, summary = run_policy(tiny_model, tiny_data, tmp_path, max_steps=6)
+    assert {s["phase"] for s in steps} == {1} and summary["phase2_updates"] == 0
+    assert "never reached phase 2 in 6 updates" in phase_warning(summary)
+    direct = train(tiny_config(tiny_model, tiny_data, tmp_path / "df", max_steps=2, eval_every=2), show_progress=False)
+    assert "phase2_updates" not in direct and phase_warning(direct) is None

@@ -26,7 +26,7 @@ from xlingual_probe.methods import (
 )
 from xlingual_probe.reporting import seed_summary_table
 from xlingual_probe.training import TrainConfig, train
-from xlingual_probe.training.slowfast import SWAPS
+from xlingual_probe.training.slowfast import SWAPS, phase_warning
 from xlingual_probe.utils.errors import UserError
 
 _POLICY = "Slow-and-fast options"
@@ -59,6 +59,8 @@ def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, resume: bool,
         typer.echo(f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
                    f"target mean {best['target_mean'] or float('nan'):.2f}, overall {best['overall']:.2f}, "
                    f"gap {best['gap'] or float('nan'):.2f}  ({summary['wall_seconds']:.0f} s)")
+        if (warning := phase_warning(summary)) is not None:
+            typer.echo(warning, err=True)
     return dirs
 
 

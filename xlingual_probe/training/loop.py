@@ -306,6 +306,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     timers["wall_seconds"] = time.perf_counter() - wall_start
     summary = {"best": best, "final": last_record, "select_by": config.select_by, **timers, "method": config.method,
                "seed": config.seed, "steps": total_steps}
+    if config.slowfast is not None:  # policies II and IV only act in phase 2: say how long it lasted
+        summary["phase2_updates"] = sum(record.get("phase") == 2 for record in read_jsonl(files.steps))
     if accelerator.is_main_process:
         atomic_write_json(files.summary, summary)
         if files.last_checkpoint.exists():

@@ -59,6 +59,16 @@ def slowfast_settings(method: str, sets: dict[str, str | None], *, policy_iv: bo
             "sets": {name: sets.get(name) or None for name in SETS}, "swap": swap}
 
 
+def phase_warning(summary: dict[str, Any]) -> str | None:
+    """A warning for a policy run that never reached phase 2 (``summary`` of :func:`~xlingual_probe.training.train`),
+    else None: only policy I acted (policy III never changes a multiplier), so FF equals DF."""
+    if summary.get("phase2_updates", 1) > 0:
+        return None
+    return (f"warning: this {summary['method']} run never reached phase 2 in {summary['steps']} updates (the loss "
+            "mean still fell by more than --threshold per --window updates): policies II and IV never acted. "
+            "Train longer, or use a shorter --window or a larger --threshold.")
+
+
 class SlowFastLRPolicy:
     """The loop's :class:`~xlingual_probe.training.callbacks.LRPolicy` for slow-and-fast and FS / FF."""
 
