@@ -63,6 +63,7 @@ import torch
 from xlingual_probe.probes.cka import layerwise_cka
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.training.callbacks import Callback, LoopContext
+from xlingual_probe.training.loop import load_starting_model
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import append_jsonl, read_json, read_jsonl, truncate_jsonl
 
@@ -137,13 +138,8 @@ def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 def _reload_pretrained(ctx: LoopContext, working: torch.nn.Module) -> torch.nn.Module:
     """Rebuild the fresh run's starting point (re-initialisation and NoisyTune noise included) from
-    ``config.model`` on resume, without touching the RNGs."""
-    from accelerate.utils import set_seed
-
-    from xlingual_probe.training.loop import load_starting_model
-
+    ``config.model`` on resume, without touching the RNGs of the training stream."""
     with _preserved_rng():
-        set_seed(ctx.config.seed)  # the loop's order: seed, then build the starting model
         model, _, _ = load_starting_model(ctx.config, ctx.task.head, working.config.num_labels)
     return model
 

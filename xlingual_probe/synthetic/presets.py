@@ -15,7 +15,7 @@ PRESETS: dict[str, WorldConfig] = {
     # XLM-R base's depth (12 layers); pre-trains in 3 minutes on 2 CPU cores; synthetic-nli
     # (500 updates, lr 5e-4, 40 s): source ~83%, n1-n3 close to it, n4 a few points lower, n5 ~50%
     "default": WorldConfig(),
-    # 4 layers, pre-trains in about a minute: the demo's world (its 31-run sweep fits in minutes)
+    # 4 layers, pre-trains in about a minute: the demo's world (its 15-run sweep fits in minutes)
     "shallow": WorldConfig(pretrain=PretrainConfig(layers=4, steps=1500, warmup=150)),
     # 2 layers, shorter pre-training: quicker checks
     "small": WorldConfig(pretrain=PretrainConfig(layers=2, steps=800, warmup=100)),

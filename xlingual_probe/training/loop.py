@@ -124,10 +124,11 @@ def load_starting_model(config: TrainConfig, head: str, num_labels: int, labels:
     """The run's model before its first update: the pre-trained weights with a new ``head``, then the
     run's re-initialisation and NoisyTune noise. Returns ``(model, tokenizer, model map)``.
 
-    Call it right after ``set_seed(config.seed)``: the head's and the re-initialisation's draws come
-    from the seeded RNG (they are part of the run's identity); the noise has its own generator seeded
-    by ``config.seed``. The CKA probe calls it to rebuild a resumed run's starting point.
+    Seeds the RNGs with ``config.seed`` first: the head's and the re-initialisation's draws are part
+    of the run's identity; the noise has its own generator seeded by ``config.seed``. The CKA probe
+    calls it to rebuild a resumed run's starting point.
     """
+    set_seed(config.seed)
     model, tokenizer = load_model(resolve_model_name(config.model), head, num_labels, labels=labels,
                                   trust_remote_code=config.trust_remote_code)
     model_map = get_model_map(model)
