@@ -122,3 +122,20 @@ def test_compare_cli_with_a_selection_file(tiny_model, tiny_data, tmp_path):
     assert "| fast |" in result.output and "n/a" in result.output
     settings = read_json(tmp_path / "cmp/fast/seed-1/config.json")["config"]["slowfast"]
     assert settings["policies"] == ["III"] and settings["window"] == 1  # FF without policy IV
+
+
+def test_compare_policy_iv_overrides_the_selection(tiny_model, tiny_data, tmp_path):
+    """``--sets paper`` turns policy IV on; ``--policy-iv off`` gives the paper's NER setting."""
+    app = typer.Typer()
+    app.command("compare")(compare_command)
+    app.command("noop")(lambda: None)
+    args = ["compare", "--model", str(tiny_model), "--task", "xnli", "--data-dir", str(tiny_data), "--max-steps", "2",
+            "--batch-size", "16", "--eval-every", "2", "--eval-batch-size", "48", "--seed", "1", "--methods", "slowfast",
+            "--sets", "paper", "--which", "final", "--quiet", "--out", str(tmp_path / "cmp")]
+    result = CliRunner().invoke(app, [*args, "--policy-iv", "off"])
+    assert result.exit_code == 0, result.output
+    assert "policy IV off (--policy-iv)" in result.output
+    assert read_json(tmp_path / "cmp/slowfast/seed-1/config.json")["config"]["slowfast"]["policies"] == ["I", "II", "III"]
+    assert read_json(tmp_path / "cmp/selection.json")["policy_iv"] is True  # the selection itself is kept
+    bad = CliRunner().invoke(app, [*args, "--policy-iv", "maybe"])
+    assert isinstance(bad.exception, UserError) and "--policy-iv must be auto, on or off" in str(bad.exception)

@@ -98,6 +98,7 @@ class CompareConfig:
         noise_lambda: NoisyTune's λ.
         policy: slow-and-fast hyper-parameters (``c1``, ``c2``, ``r``, ``window``, ``threshold``,
             ``phase_mode``); missing ones take SPEC's defaults.
+        policy_iv: ``auto`` (the selection's decision), ``on`` or ``off`` (the paper's NER setting).
     """
 
     train: dict[str, Any]
@@ -109,6 +110,7 @@ class CompareConfig:
     alpha: float = 0.05
     noise_lambda: float = 0.15
     policy: dict[str, Any] = field(default_factory=dict)
+    policy_iv: str = "auto"
 
     def __post_init__(self) -> None:
         self.methods = parse_methods(self.methods)
@@ -119,6 +121,14 @@ class CompareConfig:
             raise UserError("--alpha must be in (0, 1)")
         if self.noise_lambda <= 0:
             raise UserError("--noise-lambda must be positive")
+        if self.policy_iv not in ("auto", "on", "off"):
+            raise UserError(f"--policy-iv must be auto, on or off, not {self.policy_iv!r}")
+
+
+def _policy_iv_text(selection: dict[str, Any], policy_iv: str) -> str:
+    if policy_iv == "auto":
+        return "on" if selection["policy_iv"] else "off"
+    return f"{policy_iv} (--policy-iv)"
 
 
 @dataclass
@@ -265,7 +275,7 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, sho
     plan = []
     for method in config.methods:
         values = {**config.train, **method_values(method, selection, noise_lambda=config.noise_lambda,
-                                                  policy=config.policy)}
+                                                  policy=config.policy, policy_iv=config.policy_iv)}
         for seed in config.seeds:
             run_dir = out / method_dir(method) / f"seed-{seed}"
             train_config = TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)})
@@ -289,7 +299,7 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, sho
     model, task = config.train.get("model"), config.train.get("task")
     sets = "" if selection is None else (f" Weight sets ({selection['source']}): " + ", ".join(
         f"{k} = {v or '(empty)'}" for k, v in selection["sets"].items())
-        + f"; policy IV {'on' if selection['policy_iv'] else 'off'}.")
+        + f"; policy IV {_policy_iv_text(selection, config.policy_iv)}.")
     header = (f"# Method comparison: {model} on {task}\n\n{config.which.capitalize()} evaluation, mean ± std over "
               f"seeds {config.seeds}; few-shot {config.train.get('few_shot', 0)}.{sets}")
     paths = {"csv": out / "comparison.csv", "languages": out / "comparison_languages.csv", "md": out / "comparison.md"}

@@ -52,6 +52,8 @@ def compare_command(
                          ] = None,
     phase_mode: Annotated[Optional[str], typer.Option(help="per-step or latch [per-step].",
                                                       rich_help_panel=_PANEL)] = None,
+    policy_iv: Annotated[str, typer.Option(help="auto (from the selection), on or off.", rich_help_panel=_PANEL)
+                         ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     *,
     train_opts: dict[str, Any],
@@ -61,7 +63,8 @@ def compare_command(
     policy = {k: v for k, v in {"c1": c1, "c2": c2, "r": r, "window": window, "threshold": threshold,
                                 "phase_mode": phase_mode}.items() if v is not None}
     config = CompareConfig(train=values, out=str(out), seeds=seeds, methods=[methods], sets=sets, which=which,
-                           alpha=alpha, noise_lambda=noise_lambda, policy=policy)
+                           alpha=alpha, noise_lambda=noise_lambda, policy=policy,
+                           policy_iv=policy_iv)
     try:
         result = compare_methods(config, show_progress=not quiet, log=typer.echo)
     except KeyboardInterrupt:
