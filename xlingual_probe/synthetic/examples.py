@@ -10,7 +10,10 @@ parallel across languages, like XNLI's and MLQA's translated dev sets.
   (entailment), denies it (contradiction), or keeps its relation but changes its subject or its
   object to an entity whose name shares no word with the replaced one, so that the premise says
   nothing about it (neutral; negated half of the time). The hypothesis alone decides at most 2/3
-  of the labels (negation is the artefact, as in real NLI data). Paraphrase (the other synonym,
+  of the labels (negation is the artefact, as in real NLI data). The new name may have another number
+  of syllables (tokens) than the old one: fine-tuned encoders of this world recognise neutral pairs by
+  that length difference, not by matching names (``analyses/synthetic-nli``); with same-shape names
+  they stay on the 2/3 shortcut. Paraphrase (the other synonym,
   a dropped adverb) was removed: it made the task unlearnable in a one-minute fine-tuning.
 * NER: one or two facts per sentence, words tagged IOB2 with PER/ORG/LOC (organisation nouns are
   part of the organisation's name, locative prepositions are ``O``).
