@@ -89,3 +89,18 @@ def test_threads_default_to_two_and_can_be_one(monkeypatch):
     monkeypatch.setenv("XPROBE_SYNTHETIC_THREADS", "two")
     with pytest.raises(UserError):
         default_threads()
+
+
+def test_synthetic_tasks_use_the_model_s_own_world(cache):
+    """A checkpoint of another world (here seed 5) gets that world's examples, not the default world's."""
+    from xlingual_probe.synthetic import build_world, nli_examples
+    from xlingual_probe.training import TrainConfig
+    from xlingual_probe.training.loop import load_task_data
+
+    other = dataclasses.replace(get_preset("tiny"), seed=5)
+    path = ensure_pretrained(other, progress=False, threads=1)
+    _, data = load_task_data(TrainConfig(model=str(path), task="synthetic-nli", out="unused"))
+    assert data.train["text"] == [row["text"] for row in nli_examples(build_world(other), "train", other.nli_train, "en")]
+    assert len(data.eval["en"]) == other.nli_eval
+    _, default = load_task_data(TrainConfig(model="xlm-roberta-base", task="synthetic-nli", out="unused", train_size=5))
+    assert default.train["text"] != data.train["text"][:5]
