@@ -302,16 +302,25 @@ def resolve_synthetic_model(name_or_path: str, *, progress: bool = True, threads
     """
     if not is_synthetic_name(name_or_path):
         return name_or_path
+    return str(ensure_pretrained(_preset_of(name_or_path), progress=progress, threads=threads))
+
+
+def _preset_of(name: str) -> WorldConfig:
     from xlingual_probe.synthetic.presets import get_preset
 
-    preset = name_or_path.partition(":")[2] or "default"
-    return str(ensure_pretrained(get_preset(preset), progress=progress, threads=threads))
+    return get_preset(name.partition(":")[2] or "default")
 
 
 def load_world_config(path: str | os.PathLike) -> WorldConfig | None:
     """The :class:`WorldConfig` stored with a synthetic checkpoint, or None for other models."""
     from xlingual_probe.utils.io import read_json
 
-    file = Path(path) / "world.json"
+    file = Path(path).expanduser() / "world.json"
     return WorldConfig.from_dict(read_json(file)) if file.is_file() else None
+
+
+def world_of_model(name_or_path: str) -> WorldConfig | None:
+    """The world a ``--model`` was pre-trained on: a preset's config for ``synthetic[:<preset>]`` (nothing
+    is built), the stored ``world.json`` for a checkpoint folder, None for any other model."""
+    return _preset_of(name_or_path) if is_synthetic_name(name_or_path) else load_world_config(name_or_path)
 

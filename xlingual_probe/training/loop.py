@@ -33,7 +33,7 @@ from xlingual_probe.models import (
 )
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.runs import SCHEMA_VERSION, RunFiles
-from xlingual_probe.synthetic.pretrain import load_world_config
+from xlingual_probe.synthetic.pretrain import world_of_model
 from xlingual_probe.synthetic.tasks import SyntheticTaskMixin
 from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
@@ -86,12 +86,11 @@ def _check_same_config(files: RunFiles, config: TrainConfig) -> None:
 
 def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
     """The run's task and its data; a synthetic task draws its data from the model's own world when the
-    model is a synthetic checkpoint (its ``world.json``), else from the default world."""
+    model is synthetic (a preset name, or a checkpoint with its ``world.json``), else from the default
+    world. Nothing is loaded or pre-trained here, so a bad data option fails before the model is built."""
     task = get_task(config.task)
-    if isinstance(task, SyntheticTaskMixin):
-        world = load_world_config(resolve_model_name(config.model))
-        if world is not None:
-            task = type(task)(config=world)
+    if isinstance(task, SyntheticTaskMixin) and (world := world_of_model(config.model)) is not None:
+        task = type(task)(config=world)
     opts = DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
                        train_size=config.train_size, eval_size=config.eval_size, seed=config.data_seed,
                        few_shot=config.few_shot, text_columns=config.text_columns,
