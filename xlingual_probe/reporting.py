@@ -14,6 +14,15 @@ import pandas as pd
 from xlingual_probe.runs import load_runs
 
 
+def format_score(value: float | None) -> str:
+    """One score with two decimals, ``n/a`` when there is none (e.g. no target language); 0 stays 0.00.
+
+    >>> format_score(0.0), format_score(None)
+    ('0.00', 'n/a')
+    """
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def format_mean_std(values: pd.Series, digits: int = 2) -> str:
     """``mean ± std`` (sample std, ddof=1; ``± n/a`` for a single value)."""
     values = values.dropna()

@@ -24,7 +24,7 @@ from xlingual_probe.methods import (
     selection_record,
     split_method,
 )
-from xlingual_probe.reporting import seed_summary_table
+from xlingual_probe.reporting import format_score, seed_summary_table
 from xlingual_probe.training import TrainConfig, train
 from xlingual_probe.training.slowfast import SWAPS, phase_warning
 from xlingual_probe.utils.errors import UserError
@@ -48,15 +48,6 @@ def seed_run_dirs(out: Path, seeds: list[int]) -> list[Path]:
     return [out] if len(seeds) == 1 else [out / f"seed-{seed}" for seed in seeds]
 
 
-def _score(value: float | None) -> str:
-    """A score with two decimals; ``n/a`` when there is none (no target language), 0 stays 0.00.
-
-    >>> _score(0.0), _score(None)
-    ('0.00', 'n/a')
-    """
-    return "n/a" if value is None else f"{value:.2f}"
-
-
 def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, resume: bool, overwrite: bool,
               **train_kwargs: Any) -> list[Path]:
     """Train one run per seed into :func:`seed_run_dirs` and print each run's result line."""
@@ -66,8 +57,8 @@ def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, resume: bool,
         summary = train(config, resume=resume, overwrite=overwrite, **train_kwargs)
         best = summary["best"]
         typer.echo(f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
-                   f"target mean {_score(best['target_mean'])}, overall {best['overall']:.2f}, "
-                   f"gap {_score(best['gap'])}  ({summary['wall_seconds']:.0f} s)")
+                   f"target mean {format_score(best['target_mean'])}, overall {best['overall']:.2f}, "
+                   f"gap {format_score(best['gap'])}  ({summary['wall_seconds']:.0f} s)")
         if (warning := phase_warning(summary)) is not None:
             typer.echo(warning, err=True)
     return dirs

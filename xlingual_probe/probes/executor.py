@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm.auto import tqdm
 
+from xlingual_probe.reporting import format_score
 from xlingual_probe.runs import RunFiles
 
 if TYPE_CHECKING:
@@ -38,8 +39,7 @@ def format_result_line(summary: dict[str, Any], which: str = "final") -> str:
     'overall 71.20, gap 9.80'
     """
     record = summary[which]
-    gap = record.get("gap")
-    return f"overall {record['overall']:.2f}, gap " + ("n/a" if gap is None else f"{gap:.2f}")
+    return f"overall {record['overall']:.2f}, gap {format_score(record.get('gap'))}"
 
 
 class SequentialExecutor:
