@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import transformers as T
 
-FAMILIES = ["bert", "roberta", "xlm-roberta", "electra", "deberta-v2", "distilbert"]
+FAMILIES = ["bert", "roberta", "xlm-roberta", "xlm-roberta-xl", "electra", "deberta-v2", "distilbert"]
 HEAD_CLASSES = {
     "sequence": T.AutoModelForSequenceClassification,
     "token": T.AutoModelForTokenClassification,
@@ -29,7 +29,8 @@ def family_config(family: str, **extra) -> T.PretrainedConfig:
         return T.DebertaV2Config(relative_attention=True, position_buckets=8, norm_rel_ebd="layer_norm",
                                  share_att_key=True, pos_att_type=["p2c", "c2p"], position_biased_input=False,
                                  **common)
-    return {"bert": T.BertConfig, "roberta": T.RobertaConfig, "xlm-roberta": T.XLMRobertaConfig}[family](**common)
+    return {"bert": T.BertConfig, "roberta": T.RobertaConfig, "xlm-roberta": T.XLMRobertaConfig,
+            "xlm-roberta-xl": T.XLMRobertaXLConfig}[family](**common)
 
 
 def family_model(family: str, head: str = "sequence", **extra) -> T.PreTrainedModel:

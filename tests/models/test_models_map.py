@@ -26,6 +26,8 @@ KNOWN = {
     "roberta": ("roberta.", "encoder.layer", ["attention.self.value.bias", "attention.output.dense.weight"],
                 ["output.LayerNorm.bias"]),
     "xlm-roberta": ("roberta.", "encoder.layer", ["attention.self.key.weight"], ["intermediate.dense.bias"]),
+    "xlm-roberta-xl": ("roberta.", "encoder.layer", ["attention.self_attn_layer_norm.weight"],
+                       ["LayerNorm.weight", "output.dense.bias"]),  # pre-LayerNorm: each block's own norm
     "electra": ("electra.", "encoder.layer", ["attention.output.LayerNorm.bias"], ["output.dense.weight"]),
     "deberta-v2": ("deberta.", "encoder.layer", ["attention.self.query_proj.weight",
                                                  "attention.output.LayerNorm.weight"],
@@ -34,6 +36,8 @@ KNOWN = {
                                                         "sa_layer_norm.weight"],
                    ["ffn.lin1.weight", "ffn.lin2.bias", "output_layer_norm.weight"]),
 }
+# head parameters inside the base model besides the pooler: XL's final LayerNorm follows the last layer
+BASE_HEAD = {"xlm-roberta-xl": "encoder.LayerNorm."}
 SHARED_EMBEDDINGS = {"deberta-v2": ["deberta.encoder.rel_embeddings.weight", "deberta.encoder.LayerNorm.weight"],
                      "electra": ["electra.embeddings_project.weight"]}
 
@@ -65,7 +69,8 @@ def test_builtin_map_places_every_parameter_once(family, head):
     assert set(SHARED_EMBEDDINGS.get(family, [])) <= set(model_map.embeddings)
     head_names = {"sequence": "classifier", "token": "classifier", "qa": "qa_outputs"}[head]
     assert any(n.startswith(head_names) for n in model_map.head)
-    assert not any(n.startswith(base) and "pooler" not in n for n in model_map.head)
+    inside_base = [n[len(base):] for n in model_map.head if n.startswith(base)]
+    assert all(n.startswith(("pooler.", BASE_HEAD.get(family, "pooler."))) for n in inside_base)
 
 
 def test_distilbert_pre_classifier_is_head():
@@ -78,7 +83,8 @@ def test_bare_base_model_keeps_pooler_in_head(family):
     model = T.AutoModel.from_config(family_config(family))
     model_map = get_model_map(model)
     assert sorted(model_map.names()) == sorted(n for n, _ in model.named_parameters())
-    assert model_map.head == [n for n, _ in model.named_parameters() if n.startswith("pooler.")]
+    assert model_map.head == [n for n, _ in model.named_parameters()
+                              if n.startswith(("pooler.", BASE_HEAD.get(family, "pooler.")))]
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta", "electra", "distilbert"])

@@ -11,6 +11,9 @@ Built-in families (layer list relative to the base model; embeddings besides ``e
 
 - ``bert`` (mBERT, LaBSE), ``roberta``, ``xlm-roberta`` (XLM-R and multilingual-e5, whose
   ``model_type`` is ``xlm-roberta``): ``encoder.layer``.
+- ``xlm-roberta-xl`` (XLM-R XL and XXL, pre-LayerNorm): ``encoder.layer``; the LayerNorm before each
+  layer's feed-forward block (``LayerNorm``) is ffn, the one before its attention sits inside
+  ``attention.``; the final ``encoder.LayerNorm`` (after the last layer) is head.
 - ``electra``: ``encoder.layer``; ``embeddings_project`` is an embedding.
 - ``deberta-v2`` (mDeBERTa-v3): ``encoder.layer``; ``encoder.rel_embeddings``, ``encoder.LayerNorm``
   and ``encoder.conv`` are embeddings (shared by, or outside, the layers).
@@ -95,6 +98,8 @@ for _adapter in (
     FamilyAdapter("bert"),
     FamilyAdapter("roberta"),
     FamilyAdapter("xlm-roberta"),
+    FamilyAdapter("xlm-roberta-xl", ffn=("intermediate.", "output.", "LayerNorm."),
+                  base_head=("pooler.", "encoder.LayerNorm.")),
     FamilyAdapter("electra", embeddings=("embeddings.", "embeddings_project.")),
     # mDeBERTa: relative position embeddings and their LayerNorm are shared by every layer; the
     # optional convolution (conv_kernel_size > 0, not in mDeBERTa-v3) sits outside the layer list too
