@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ from xlingual_probe.synthetic import (
     load_world_config,
     resolve_synthetic_model,
 )
-from xlingual_probe.synthetic.pretrain import mask_tokens
+from xlingual_probe.synthetic.pretrain import STALE_BUILD_SECONDS, mask_tokens
 from xlingual_probe.utils.errors import UserError
 
 
@@ -77,6 +79,22 @@ def test_ensure_pretrained_is_keyed_by_hash(cache):
     other = dataclasses.replace(get_preset("tiny"), seed=5)
     b = ensure_pretrained(other, progress=False, threads=1)
     assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_killed_builds_are_cleaned_up_live_ones_are_not(cache):
+    config = get_preset("tiny")
+    root = cache / "synthetic"
+    killed, live, other = (root / f".{config.config_hash()}.killed", root / f".{config.config_hash()}.live",
+                           root / ".0123456789ab.killed")
+    for folder in (killed, live, other):
+        folder.mkdir(parents=True)
+    old = time.time() - STALE_BUILD_SECONDS - 60
+    for folder in (killed, other):
+        os.utime(folder, (old, old))
+    ensure_pretrained(config, progress=False, threads=1)
+    assert not killed.exists()
+    assert live.is_dir()  # may belong to a build running now
+    assert other.is_dir()  # another world's build is not ours to judge
 
 
 def test_threads_default_to_two_and_can_be_one(monkeypatch):

@@ -17,7 +17,8 @@ pieces. It uses XLM-R's special tokens and templates (``<s> A </s>``, ``<s> A </
 The checkpoint is an ordinary Hugging Face folder (``save_pretrained`` of model and tokenizer, plus
 ``world.json`` with the :class:`WorldConfig` and ``pretrain_log.json``), cached under
 ``$XPROBE_CACHE/synthetic/<config hash>`` (default ``~/.cache/xprobe``) and built atomically
-(in a temporary folder, then renamed). :func:`resolve_synthetic_model` maps ``"synthetic"`` or
+(in a temporary folder, then renamed; temporary folders of killed builds are removed by the next
+build of the same world). :func:`resolve_synthetic_model` maps ``"synthetic"`` or
 ``"synthetic:<preset>"`` to that folder, building it on first use.
 """
 
@@ -268,12 +269,29 @@ def cache_root() -> Path:
     return Path(os.environ.get("XPROBE_CACHE") or "~/.cache/xprobe").expanduser() / "synthetic"
 
 
+STALE_BUILD_SECONDS = 6 * 3600  # the default world builds in ~3 minutes on 2 CPU cores
+
+
+def remove_stale_builds(final: Path, max_age_s: float = STALE_BUILD_SECONDS) -> list[Path]:
+    """Delete the temporary build folders of ``final`` (``.<hash>.*`` beside it) last modified more
+    than ``max_age_s`` seconds ago: a killed build cannot clean up after itself, and a build still
+    running after that long is not expected. Returns the folders removed."""
+    removed = []
+    for tmp in final.parent.glob(f".{final.name}.*"):
+        if tmp.is_dir() and time.time() - tmp.stat().st_mtime > max_age_s:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
 def ensure_pretrained(config: WorldConfig, *, progress: bool = True, threads: int | None = None) -> Path:
-    """The cached checkpoint folder of ``config``, pre-training it first if it is missing."""
+    """The cached checkpoint folder of ``config``, pre-training it first if it is missing (and removing
+    what killed builds of it left behind, see :func:`remove_stale_builds`)."""
     final = cache_root() / config.config_hash()
     if (final / "world.json").is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(final)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     try:
         pretrain(build_world(config), tmp, progress=progress, threads=threads)
