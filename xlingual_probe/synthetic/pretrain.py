@@ -272,16 +272,18 @@ def cache_root() -> Path:
 STALE_BUILD_SECONDS = 6 * 3600  # the default world builds in ~3 minutes on 2 CPU cores
 
 
-def remove_stale_builds(final: Path, max_age_s: float = STALE_BUILD_SECONDS) -> list[Path]:
-    """Delete the temporary build folders of ``final`` (``.<hash>.*`` beside it) last modified more
-    than ``max_age_s`` seconds ago: a killed build cannot clean up after itself, and a build still
-    running after that long is not expected. Returns the folders removed."""
-    removed = []
-    for tmp in final.parent.glob(f".{final.name}.*"):
+def _build_prefix(final: Path) -> str:
+    """Name prefix of the temporary folders that builds of ``final`` use (beside it)."""
+    return f".{final.name}."
+
+
+def remove_stale_builds(final: Path, max_age_s: float = STALE_BUILD_SECONDS) -> None:
+    """Delete the temporary build folders of ``final`` last modified more than ``max_age_s`` seconds
+    ago: a killed build cannot clean up after itself, and a build still running after that long is
+    not expected."""
+    for tmp in final.parent.glob(_build_prefix(final) + "*"):
         if tmp.is_dir() and time.time() - tmp.stat().st_mtime > max_age_s:
             shutil.rmtree(tmp, ignore_errors=True)
-            removed.append(tmp)
-    return removed
 
 
 def ensure_pretrained(config: WorldConfig, *, progress: bool = True, threads: int | None = None) -> Path:
@@ -292,7 +294,7 @@ def ensure_pretrained(config: WorldConfig, *, progress: bool = True, threads: in
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_builds(final)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=_build_prefix(final)))
     try:
         pretrain(build_world(config), tmp, progress=progress, threads=threads)
         try:
