@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from xlingual_probe.synthetic import NER_LABELS, build_tokenizer
@@ -13,6 +15,7 @@ from xlingual_probe.synthetic.examples import (
     qa_meanings,
 )
 from xlingual_probe.synthetic.tasks import SyntheticNERTask, SyntheticNLITask, SyntheticQATask
+from xlingual_probe.synthetic.world import ADVERBS, WorldConfig, build_world
 from xlingual_probe.tasks import DataOptions
 from xlingual_probe.tasks._base import TASKS
 from xlingual_probe.utils.errors import UserError
@@ -26,23 +29,44 @@ def test_nli_label_matches_the_meaning_relation(world):
     meanings = nli_meanings(world, "validation", 300)
     assert [label for *_, label in meanings].count(0) == 100
     for premise, hyp, label in meanings:
-        same = [s.fact for s in premise if _triple(s.fact) == _triple(hyp.fact)]
-        if label == 0:
-            assert same and same[0].negated == hyp.fact.negated
-        elif label == 2:
-            assert same and same[0].negated != hyp.fact.negated
-        else:
-            assert not same
+        stated = [s for s in premise if _triple(s.fact) == _triple(hyp.fact)]
+        assert len(stated) == 1 and not any(s.fact.negated for s in premise)
+        stated = stated[0]
+        if label == 0:  # the same fact at the same time
+            assert hyp == stated
+        elif label == 2:  # denied, at the premise's time if it gives one
+            assert hyp.fact.negated and hyp.adverb == stated.adverb
+        else:  # a time the premise does not give
+            assert not hyp.fact.negated and stated.adverb is None and hyp.adverb is not None
 
 
-def test_nli_label_needs_the_premise(world):
+def _best_single_sentence_accuracy(features_and_labels) -> float:
+    """Accuracy of the best classifier that sees only the given features (majority label per value)."""
+    counts = Counter(features_and_labels)
+    best = Counter()
+    for (feature, _), count in counts.items():
+        best[feature] = max(best[feature], count)
+    return sum(best.values()) / sum(counts.values())
+
+
+def test_nli_label_needs_the_premise_and_the_hypothesis(world):
     meanings = nli_meanings(world, "train", 3000)
-    assert not any(s.fact.negated for premise, _, _ in meanings for s in premise)
-    negated = {label: [h.fact.negated for _, h, lab in meanings if lab == label] for label in range(3)}
-    assert not any(negated[0]) and all(negated[2])
-    assert abs(sum(negated[1]) / len(negated[1]) - 0.5) < 0.05  # the hypothesis alone decides at most 2/3
-    for premise, hyp, label in meanings:
-        assert hyp.fact.relation == premise[0].fact.relation  # neutral changes an argument, not the verb
+    by_hypothesis = [((h.fact.negated, h.adverb is not None), label) for _, h, label in meanings]
+    by_premise = [(tuple(s.adverb for s in premise), label) for premise, _, label in meanings]
+    assert _best_single_sentence_accuracy(by_hypothesis) == pytest.approx(2 / 3, abs=0.02)
+    assert _best_single_sentence_accuracy(by_premise) == pytest.approx(2 / 3, abs=0.02)
+    both = [((p, h), label) for (p, label), (h, _) in zip(by_premise, by_hypothesis)]
+    assert _best_single_sentence_accuracy(both) == 1
+
+
+def test_nli_premises_add_an_unrelated_fact_half_of_the_time_if_asked():
+    assert all(len(p) == 1 for p, _, _ in nli_meanings(build_world(WorldConfig(nli_premise_facts=1)), "train", 300))
+    meanings = nli_meanings(build_world(WorldConfig(nli_premise_facts=2)), "train", 1000)
+    two = [premise for premise, _, _ in meanings if len(premise) == 2]
+    assert 0.4 < len(two) / len(meanings) < 0.6 and all(len(p) <= 2 for p, _, _ in meanings)
+    assert all(sum(s.adverb is not None for s in premise) <= 1 for premise in two)
+    with pytest.raises(ValueError, match="nli_premise_facts"):
+        build_world(WorldConfig(nli_premise_facts=3))
 
 
 @pytest.mark.parametrize("lang", ["en", "n5"])
@@ -56,17 +80,21 @@ def test_nli_text_realises_the_meaning(world, lang):
             assert world.word("not", lang) in row["text_pair"][:-1].split()
 
 
-def test_nli_entailment_restates_contradiction_denies_neutral_changes_a_name(world):
+@pytest.mark.parametrize("premise_facts", [1, 2])
+def test_nli_entailment_restates_contradiction_denies_neutral_adds_a_time(premise_facts):
+    world = build_world(WorldConfig(nli_premise_facts=premise_facts))
     rows = nli_examples(world, "train", 600, "en")
-    neg = world.word("not", "en")
+    neg, and_ = world.word("not", "en"), world.word("and", "en")
+    adverbs = {world.word(a, "en") for a in ADVERBS}
     for row in rows:
         premise, hyp = row["text"][:-1].split(), row["text_pair"][:-1].split()
+        clauses = [c.split() for c in " ".join(premise).split(f" {and_} ")]
         if row["label"] == 0:
-            assert hyp == premise
+            assert hyp in clauses
         elif row["label"] == 2:
-            assert [w for w in hyp if w != neg] == premise and neg in hyp
+            assert neg in hyp and [w for w in hyp if w != neg] in clauses
         else:
-            assert [w for w in hyp if w != neg] != premise
+            assert hyp[-1] in adverbs and hyp[:-1] in clauses and not adverbs & set(premise)
 
 
 @pytest.mark.parametrize("lang", ["en", "n3", "n5"])

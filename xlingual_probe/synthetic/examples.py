@@ -5,16 +5,13 @@ synonym, adverb, which argument is asked), from a seed that depends on the world
 and the split only. Each language then realises the same meanings, so evaluation sets are
 parallel across languages, like XNLI's and MLQA's translated dev sets.
 
-* NLI (labels ``entailment``/``neutral``/``contradiction``): the premise states one fact (up to
-  ``WorldConfig.nli_premise_facts``; affirmative); the hypothesis restates it with the same words
-  (entailment), denies it (contradiction), or keeps its relation but changes its subject or its
-  object to an entity whose name shares no word with the replaced one, so that the premise says
-  nothing about it (neutral; negated half of the time). The hypothesis alone decides at most 2/3
-  of the labels (negation is the artefact, as in real NLI data). The new name may have another number
-  of syllables (tokens) than the old one: fine-tuned encoders of this world recognise neutral pairs by
-  that length difference, not by matching names (``analyses/synthetic-nli``); with same-shape names
-  they stay on the 2/3 shortcut. Paraphrase (the other synonym,
-  a dropped adverb) was removed: it made the task unlearnable in a one-minute fine-tuning.
+* NLI (labels ``entailment``/``neutral``/``contradiction``): the premise states a fact, at a time
+  (a time adverb) or not; the hypothesis restates it at the same time (entailment), denies it
+  (contradiction), or adds a time the premise does not give (neutral: the premise says nothing about
+  when). Neither sentence alone decides more than 2/3 of the labels (see :func:`nli_meanings`).
+  The label rests on what monolingual MLM teaches this encoder (negation and time adverbs as word
+  classes); tasks that need names or verbs matched across the two sentences were not learnable in
+  a one-minute fine-tuning (``analyses/synthetic-nli``).
 * NER: one or two facts per sentence, words tagged IOB2 with PER/ORG/LOC (organisation nouns are
   part of the organisation's name, locative prepositions are ``O``).
 * QA: a context of 3–4 affirmative facts; the question asks for the subject or the object of one
@@ -33,12 +30,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from xlingual_probe.synthetic.world import ADVERBS, ORG_NOUNS, Fact, World, sentence_text
+from xlingual_probe.synthetic.world import ADVERBS, Fact, World, sentence_text
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]  # XNLI's order
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]  # PAN-X's order
 NEGATION_RATE = 0.3
-NLI_NEGATION_RATE = 0.5  # of neutral hypotheses (with 0, fine-tuning stuck on the negation shortcut)
 ADVERB_RATE = 0.4
 
 
@@ -72,50 +68,43 @@ def _distinct_facts(world: World, rng: random.Random, k: int, negation_rate: flo
     return facts
 
 
-def _other_entity(world: World, rng: random.Random, entity: int) -> int:
-    """An entity of the same type whose name shares no word with ``entity``'s (organisation nouns aside)."""
-    names = set(world.entity_names[entity]) - set(ORG_NOUNS)
+def _other_fact(world: World, rng: random.Random, fact: Fact) -> Fact:
+    """An affirmative fact other than ``fact`` (the premise's unrelated second clause)."""
     while True:
-        other = rng.choice(world.entities_of(world.entity_types[entity]))
-        if not names & set(world.entity_names[other]):
+        other = world.random_fact(rng)
+        if _triple(other) != _triple(fact):
             return other
-
-
-def _neutral_variant(world: World, rng: random.Random, fact: Fact, premise: list[Fact]) -> Fact:
-    """Same relation, another subject or object (a name sharing no word with the replaced one), so
-    the premise says nothing about the hypothesis."""
-    taken = {_triple(f) for f in premise}
-    while True:
-        role = rng.choice(["subject", "object"])
-        new = replace(fact, **{role: _other_entity(world, rng, getattr(fact, role))},
-                      negated=rng.random() < NLI_NEGATION_RATE)
-        if new.subject != new.object and _triple(new) not in taken:
-            return new
 
 
 def nli_meanings(world: World, split: str, n: int) -> list[tuple[list[Said], Said, int]]:
     """``n`` (premise, hypothesis, label id) meanings; labels cycle so classes are balanced.
 
-    Premises are affirmative; a hypothesis is negated in every contradiction and in half of the
-    neutral pairs, so the hypothesis alone decides at most 2/3 of the labels (like the negation
-    artefact of real NLI data) and the premise is needed for the rest. (With negated premises too,
-    the label depends on the parity of two negations, which this encoder did not learn in a
-    one-minute fine-tuning.)
+    The hypothesis is about the premise's fact ``f`` (affirmative, with a time adverb ``a`` or none):
+    entailment restates ``f`` and ``a``; contradiction denies ``f`` (keeping ``a`` if the premise has
+    it, which it does half of the time); neutral states ``f`` at time ``a`` when the premise gives no
+    time. So entailment premises always have an adverb and neutral ones never, every affirmative
+    hypothesis has one, every negated one is a contradiction: the hypothesis alone and the premise
+    alone each decide 2/3 of the labels, both together all of them. With ``nli_premise_facts`` = 2,
+    half of the premises add a second, unrelated fact (no adverb) before or after ``f``.
     """
     rng = _split_rng(world, "nli", split)
     out = []
     for i in range(n):
         label = i % 3
-        premise = [_said(rng, f) for f in _distinct_facts(world, rng, rng.randint(1, world.config.nli_premise_facts),
-                                                   0.0)]
-        target = rng.choice(premise)
+        fact = world.random_fact(rng)
+        adverb = rng.choice(ADVERBS)
+        dated = label == 0 or (label == 2 and rng.random() < 0.5)
+        stated = Said(fact, rng.randrange(2), adverb if dated else None)
         if label == 0:
-            fact = target.fact
-        elif label == 2:
-            fact = replace(target.fact, negated=True)
+            hyp = stated
+        elif label == 1:
+            hyp = replace(stated, adverb=adverb)
         else:
-            fact = _neutral_variant(world, rng, target.fact, [s.fact for s in premise])
-        out.append((premise, Said(fact, target.synonym, target.adverb), label))
+            hyp = replace(stated, fact=replace(fact, negated=True))
+        premise = [stated]
+        if world.config.nli_premise_facts > 1 and rng.random() < 0.5:
+            premise.insert(rng.randrange(2), Said(_other_fact(world, rng, fact), rng.randrange(2), None))
+        out.append((premise, hyp, label))
     return out
 
 

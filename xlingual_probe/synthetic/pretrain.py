@@ -86,9 +86,8 @@ def corpus_items(world: World, lang: str, n: int) -> list[tuple[str, ...]]:
     again: restated (possibly with the other verb), denied, or with one participant replaced. Passages
     are ordinary monolingual text (texts come back to what they said) laid out as sentence pairs
     (``<s> A </s></s> B </s>``, up to ``2 * seq_len`` tokens). Finding which fact the second sentence
-    is about needs matching words across sentences; with one-fact first sentences (copying by
-    position suffices) the 12-layer encoder never got past the hypothesis-only shortcut of
-    synthetic-nli (~66%), with one to three it reaches ~83%.
+    is about needs matching words across sentences (measured effects on an earlier NLI design:
+    ``analyses/synthetic-nli``).
     Each language gets its own random facts (seeded by language): the corpora are not parallel.
     """
     rng = random.Random(f"corpus:{world.config.seed}:{lang}")

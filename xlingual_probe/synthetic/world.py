@@ -99,9 +99,8 @@ class PretrainConfig:
     """Encoder, tokenizer-independent pre-training settings (MLM on monolingual text only).
 
     Defaults (preset ``default``: 12 layers, XLM-R base's depth) pre-train in 3 minutes on 2 CPU
-    cores (MLM loss 4.9 → 1.5). Measured on synthetic-nli with 500 updates at lr 5e-4 (40 s):
-    source ~83%; at lr 1e-3, or with a corpus whose passages restated a one-fact sentence, fine-tuning
-    stayed on the hypothesis-only shortcut (~66%).
+    cores (MLM loss 4.9 → 1.5). Measured on synthetic-nli (direct fine-tuning, 400 updates at lr
+    5e-4, 6,000 pairs, 32 s, seeds 1–3): source 100%, targets n1–n5 about 99, 99, 98, 86 and 36%.
 
     Attributes:
         layers: transformer layers.
@@ -152,7 +151,7 @@ class WorldConfig:
         n_orgs: distinct organisations (name + organisation noun).
         anchor_share: share of entity-name roots spelled identically in every language.
         nli_train / nli_eval: NLI examples in the train split / each evaluation split.
-        nli_premise_facts: the largest number of facts a premise states (1 or 2).
+        nli_premise_facts: 1, or 2 for premises that add an unrelated fact half of the time.
         ner_train / ner_eval: NER sentences in the train split / each evaluation split.
         qa_train / qa_eval: QA questions in the train split / each evaluation split.
         pretrain: the encoder and its pre-training.
@@ -168,7 +167,7 @@ class WorldConfig:
     anchor_share: float = 0.5
     nli_train: int = 6000
     nli_eval: int = 600
-    nli_premise_facts: int = 1  # 2 was not learnable in a 1-minute fine-tuning
+    nli_premise_facts: int = 1
     ner_train: int = 4000
     ner_eval: int = 600
     qa_train: int = 4000
@@ -222,6 +221,8 @@ class World:
         self.specs = {spec.code: spec for spec in config.languages}
         if len(self.specs) != len(config.languages):
             raise ValueError("language codes must be unique")
+        if config.nli_premise_facts not in (1, 2):
+            raise ValueError(f"nli_premise_facts must be 1 or 2, not {config.nli_premise_facts}")
         rng = random.Random(f"lexicon:{config.seed}")
         # entities: (type, tuple of name-root keys); persons combine given + optional family names
         self.entity_types: list[str] = []
