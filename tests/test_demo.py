@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xlingual_probe.demo import DemoConfig, run_demo
+from xlingual_probe.demo import DemoConfig, run_demo, slowfast_equals_df_note
 
 TINY_TRAIN = {"max_steps": 4, "eval_every": 2, "batch_size": 8, "lr": 1e-3, "train_size": 40, "eval_size": 12,
               "save_best": False, "save_every": 0}
@@ -23,3 +23,11 @@ def test_demo_writes_report_with_every_answer(tmp_path, monkeypatch):
     for figure in ("figures/gap.png", "figures/cka.png", "selection/sweep/layers.png"):
         assert (report.parent / figure).stat().st_size > 0, figure
     assert [line[:3] for line in lines if line[1:2] == "/"] == ["1/4", "2/4", "3/4", "4/4"]
+
+
+def test_report_says_when_slowfast_cannot_differ_from_df():
+    empty = {"S_I": "", "S_II": "", "V_I": "0-3", "V_II": "0-3:ffn"}
+    assert "equals DF by construction" in slowfast_equals_df_note({"sets": empty, "policy_iv": False})
+    assert slowfast_equals_df_note({"sets": empty, "policy_iv": True}) == ""  # policy IV speeds up V_II
+    assert slowfast_equals_df_note({"sets": {**empty, "S_I": "0-1"}, "policy_iv": False}) == ""
+    assert "by construction" in slowfast_equals_df_note({"sets": {**empty, "V_II": ""}, "policy_iv": True})

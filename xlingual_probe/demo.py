@@ -91,6 +91,20 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progre
     return report
 
 
+def slowfast_equals_df_note(selection: dict[str, Any]) -> str:
+    """A warning when the selected sets change no learning rate, so slow-and-fast is DF by construction.
+
+    Only policies I/II (on S_I, S_II ⊆ S_I) and IV (on V_II, when on) set a multiplier other than 1
+    (policy III keeps V_I at 1; SPEC.md, Eq. 1–3). Returns ``""`` when some policy can act.
+    """
+    sets = selection["sets"]
+    if sets.get("S_I") or (selection["policy_iv"] and sets.get("V_II")):
+        return ""
+    return ("With S_I empty (policies I and II act on nothing) and policy IV off or without V_II, every "
+            "learning-rate multiplier of slow-and-fast is 1: it equals DF by construction here, not by a "
+            "measured tie.")
+
+
 def demo_report(config: DemoConfig, selection: dict[str, Any], comparison: dict[str, Path],
                 figures: dict[str, Path], timings: dict[str, float], out: Path) -> str:
     """The demo's ``report.md``: what was run, the three answers, figures and timings."""
@@ -109,6 +123,7 @@ def demo_report(config: DemoConfig, selection: dict[str, Any], comparison: dict[
         (f"Selected weight sets: {sets}; policy IV {'on' if selection['policy_iv'] else 'off'}. "
         f"Details and evidence: [selection.md]({rel(out / 'selection' / 'selection.md')})."), "",
         "## How much does protecting it help?", "",
+        *([note, ""] if (note := slowfast_equals_df_note(selection)) else []),
         (comparison["md"]).read_text(encoding="utf-8") if "md" in comparison else "", "",
         "## Timings (this machine)", "",
         *[f"- {name}: {seconds:.0f} s" for name, seconds in timings.items()], "",
