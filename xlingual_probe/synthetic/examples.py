@@ -59,21 +59,15 @@ def _triple(fact: Fact) -> tuple[int, int, int]:
     return fact.subject, fact.relation, fact.object
 
 
-def _distinct_facts(world: World, rng: random.Random, k: int, negation_rate: float) -> list[Fact]:
-    facts: list[Fact] = []
-    while len(facts) < k:
+def _distinct_facts(world: World, rng: random.Random, k: int, negation_rate: float,
+                    besides: tuple[Fact, ...] = ()) -> list[Fact]:
+    """``k`` random facts whose (subject, relation, object) differ from each other and from ``besides``."""
+    facts = list(besides)
+    while len(facts) < len(besides) + k:
         fact = world.random_fact(rng, negated=rng.random() < negation_rate)
         if all(_triple(fact) != _triple(f) for f in facts):
             facts.append(fact)
-    return facts
-
-
-def _other_fact(world: World, rng: random.Random, fact: Fact) -> Fact:
-    """An affirmative fact other than ``fact`` (the premise's unrelated second clause)."""
-    while True:
-        other = world.random_fact(rng)
-        if _triple(other) != _triple(fact):
-            return other
+    return facts[len(besides):]
 
 
 def nli_meanings(world: World, split: str, n: int) -> list[tuple[list[Said], Said, int]]:
@@ -103,7 +97,8 @@ def nli_meanings(world: World, split: str, n: int) -> list[tuple[list[Said], Sai
             hyp = replace(stated, fact=replace(fact, negated=True))
         premise = [stated]
         if world.config.nli_premise_facts > 1 and rng.random() < 0.5:
-            premise.insert(rng.randrange(2), Said(_other_fact(world, rng, fact), rng.randrange(2), None))
+            other = _distinct_facts(world, rng, 1, 0.0, besides=(fact,))[0]
+            premise.insert(rng.randrange(2), Said(other, rng.randrange(2), None))
         out.append((premise, hyp, label))
     return out
 
