@@ -1,4 +1,5 @@
-"""Tables of means ± standard deviations over seeds, as the paper reports every number.
+"""Tables of means ± standard deviations over seeds, as the paper reports every number: the one
+place where scores become text (``mean ± std``, signed differences, Markdown tables).
 
 >>> import pandas as pd
 >>> df = pd.DataFrame({"method": ["DF", "DF"], "overall": [74.5, 74.9]})
@@ -8,6 +9,8 @@ method      overall  seeds
 """
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
@@ -23,14 +26,49 @@ def format_score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def format_mean_std(values: pd.Series, digits: int = 2) -> str:
-    """``mean ± std`` (sample std, ddof=1; ``± n/a`` for a single value)."""
-    values = values.dropna()
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_mean_std(mean: float | None, std: float | None, digits: int = 2) -> str:
+    """``mean ± std``; ``n/a`` without a mean, ``± n/a`` without a std (one seed).
+
+    >>> format_mean_std(74.7, 0.28284), format_mean_std(74.5, float("nan")), format_mean_std(None, None)
+    ('74.70 ± 0.28', '74.50 ± n/a', 'n/a')
+    """
+    if _missing(mean):
+        return "n/a"
+    return f"{mean:.{digits}f} ± " + ("n/a" if _missing(std) else f"{std:.{digits}f}")
+
+
+def format_values(values: pd.Series, digits: int = 2) -> str:
+    """``mean ± std`` of the values (sample std, ddof=1; ``± n/a`` for a single value; NaN dropped)."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
     if values.empty:
         return "n/a"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f} ± n/a"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+    return format_mean_std(values.mean(), values.std(ddof=1) if len(values) > 1 else None, digits)
+
+
+def format_signed(value: float | None, digits: int = 2) -> str:
+    """A difference with its sign (``+0.25``), ``n/a`` when missing.
+
+    >>> format_signed(0.25), format_signed(-1.0), format_signed(float("nan"))
+    ('+0.25', '-1.00', 'n/a')
+    """
+    return "n/a" if _missing(value) else f"{value:+.{digits}f}"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table of ``frame`` (no index).
+
+    >>> print(markdown_table(pd.DataFrame({"a": [1], "b": ["x"]})))
+    | a | b |
+    |---|---|
+    | 1 | x |
+    """
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def mean_std_table(frame: pd.DataFrame, by: list[str], columns: list[str], digits: int = 2) -> pd.DataFrame:
@@ -39,7 +77,7 @@ def mean_std_table(frame: pd.DataFrame, by: list[str], columns: list[str], digit
     for key, group in frame.groupby(by, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key))
-        row.update({c: format_mean_std(group[c], digits) for c in columns})
+        row.update({c: format_values(group[c], digits) for c in columns})
         if len(group) > 1:
             row["seeds"] = len(group)
         rows.append(row)

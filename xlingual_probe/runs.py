@@ -1,12 +1,16 @@
-"""The run directory: the contract between training, probes, selection and figures.
+"""The run directory and the sweep directory: the contract between training, probes, selection and figures.
 
-Every fine-tuning run writes one folder; everything downstream reads only these files (metrics on a
-0–100 scale, steps counted in optimizer updates, 1-based)::
+Every fine-tuning run writes one folder, through one :class:`RunWriter`; everything downstream reads
+only these files (metrics on a 0–100 scale, steps counted in optimizer updates, 1-based)::
 
     config.json        written first. Keys: ``schema_version``, ``config`` (the resolved TrainConfig),
                        ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
-                       ``device`` (type, number of processes), ``data`` (train size, eval size per
-                       language, languages, metric), ``model_map`` (layers), extra keys of a method.
+                       ``device`` (type, number of processes), ``data`` (metric, languages,
+                       train_examples, train_features, max_length, eval_examples per language),
+                       ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
+                       frozen_parameters, model_family, num_layers); extra keys when present:
+                       ``selection`` (policy methods: the weight sets used), ``sweep`` (a sweep job's
+                       identity), ``cka_probe`` (the CKA probe's options).
     steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy
                        was fed), ``lr`` (the scheduled rate before multipliers); with parameter
                        groups also ``group_lr`` {group: rate}; policy runs add ``phase``, ``phi``, ``K``.
@@ -14,10 +18,13 @@ Every fine-tuning run writes one folder; everything downstream reads only these 
                        previous evaluation; ``null`` at step 0), ``metrics`` {lang: primary metric},
                        ``source``, ``target_mean``, ``overall``, ``gap`` (= source − target_mean),
                        ``details`` {lang: {metric: value}} and ``eval_seconds``.
-    param_groups.csv   group, lr_scale, parameter name: which parameter got which multiplier.
+    param_groups.csv   columns ``group``, ``parameter``: the optimizer group (weight set, ``/no_decay``
+                       for its undecayed part) of every trainable parameter; ``group_lr`` in
+                       steps.jsonl gives each group's rate.
     summary.json       written last (its presence means the run finished): ``best`` and ``final``
                        (evaluation records as in metrics.jsonl), ``select_by``, ``wall_seconds``,
-                       ``train_seconds``, ``eval_seconds``, ``method``, ``seed``, ``steps``.
+                       ``train_seconds``, ``eval_seconds``, ``method``, ``seed``, ``steps``; policy
+                       runs add ``phase2_updates`` (updates spent in phase 2).
     checkpoints/last/  resumable state (Accelerate state: model safetensors, optimizer, RNG;
                        ``trainer_state.json``); present while a run can be resumed.
     checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
@@ -26,23 +33,46 @@ Every fine-tuning run writes one folder; everything downstream reads only these 
                        ``n`` (rows compared), ``cka_seconds`` (the probe's time at that step);
                        ``config.json`` then has a ``cka_probe`` key with the probe's options.
 
+A layer sweep (``xprobe probe layers``) writes a sweep directory::
+
+    sweep.json         written before any run: ``schema_version``, ``options`` (the sweep's own options),
+                       ``train`` (the shared training options), ``num_layers``, ``jobs`` (experiment,
+                       label, unit, component, seed, key, run, freeze, reinit, lr_scale).
+    runs/              one run directory per distinct (config, seed): ``<label>-seed<k>-<key>``.
+    results.csv        one row per finished job (:data:`RESULT_COLUMNS`), see :func:`summarise_sweep`.
+    summary.csv, summary.md, layers.png   the sweep's tables and figure.
+
 >>> RunFiles("runs/x").metrics.name
 'metrics.jsonl'
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pandas as pd
 
 from xlingual_probe.utils.errors import UserError
-from xlingual_probe.utils.io import read_json, read_jsonl
+from xlingual_probe.utils.io import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    read_jsonl,
+    truncate_jsonl,
+)
 
 SCHEMA_VERSION = 1
+SWEEP_SCHEMA_VERSION = 1
+BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
+METRICS = ("overall", "source", "target_mean", "gap")
+RESULT_COLUMNS = (["experiment", "label", "unit", "component", "seed", "run"]
+                  + [f"{w}_{k}" for w in ("best", "final") for k in ("step",) + METRICS])
 
 
 class EvalRecord(TypedDict):
@@ -59,8 +89,12 @@ class EvalRecord(TypedDict):
     eval_seconds: float
 
 
-class Summary(TypedDict):
-    """``summary.json``."""
+class _PolicySummary(TypedDict, total=False):
+    phase2_updates: int  # policy runs only
+
+
+class Summary(_PolicySummary):
+    """``summary.json`` (``phase2_updates`` only in policy runs)."""
 
     best: EvalRecord
     final: EvalRecord
@@ -116,6 +150,66 @@ class RunFiles:
 
     def is_finished(self) -> bool:
         return self.summary.is_file()
+
+
+class RunWriter:
+    """Writes the files of one run directory: the loop, :class:`~xlingual_probe.probes.hf_callback.GapCallback`
+    and the Trainer policy adapter all write through it. JSONL records are appended and flushed one
+    at a time; ``config.json``, ``param_groups.csv`` and ``summary.json`` are written atomically.
+
+    Args:
+        root: the run directory.
+        enabled: ``False`` on the non-main processes of a multi-process run (nothing is written).
+    """
+
+    LOGS = ("steps", "metrics", "cka")
+
+    def __init__(self, root: str | Path, enabled: bool = True):
+        self.files = RunFiles(root)
+        self.enabled = enabled
+
+    def start(self, run_info: dict[str, Any] | None = None) -> None:
+        """A fresh run: drop earlier logs and summary, then write ``config.json`` (when given)."""
+        if not self.enabled:
+            return
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        for path in [getattr(self.files, log) for log in self.LOGS] + [self.files.summary]:
+            path.unlink(missing_ok=True)
+        if run_info is not None:
+            atomic_write_json(self.files.config, run_info)
+
+    def resume_at(self, step: int) -> None:
+        """A resumed run: drop the records logged after ``step`` (those updates are redone) and the summary."""
+        if not self.enabled:
+            return
+        for path in (getattr(self.files, log) for log in self.LOGS):
+            if path.is_file():
+                truncate_jsonl(path, [r for r in read_jsonl(path) if r["step"] <= step])
+        self.files.summary.unlink(missing_ok=True)
+
+    def write_param_groups(self, group_names: dict[str, list[str]]) -> None:
+        """``param_groups.csv``: one ``group,parameter`` row per trainable parameter."""
+        if not self.enabled:
+            return
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["group", "parameter"])
+        for group, names in group_names.items():
+            writer.writerows([group, name] for name in names)
+        atomic_write_text(self.files.param_groups, out.getvalue())
+
+    def append(self, log: str, record: dict[str, Any]) -> None:
+        """Append one record to ``steps``, ``metrics`` or ``cka`` (``.jsonl``)."""
+        if log not in self.LOGS:
+            raise ValueError(f"unknown log {log!r}; one of {', '.join(self.LOGS)}")
+        if self.enabled:
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            append_jsonl(getattr(self.files, log), record)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """``summary.json``, written last: its presence means the run finished."""
+        if self.enabled:
+            atomic_write_json(self.files.summary, summary)
 
 
 def summarise_scores(scores: dict[str, float], source_lang: str) -> dict[str, float | None]:
@@ -194,3 +288,28 @@ def load_runs(paths: str | Path | Iterable[str | Path]) -> Runs:
         if files.cka.is_file():
             cka.extend({"run": str(run), **r} for r in read_jsonl(files.cka))
     return Runs(*(pd.DataFrame(rows) for rows in (configs, steps, metrics, summaries, cka)))
+
+
+def summarise_sweep(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per finished job of ``sweep.json`` (:data:`RESULT_COLUMNS`; ``run`` relative to the sweep).
+
+    Unfinished jobs are left out, so the table can be read while (or after) a sweep is interrupted.
+
+    Raises:
+        UserError: ``sweep_dir`` has no ``sweep.json``.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / "sweep.json").is_file():
+        raise UserError(f"not a sweep directory (no sweep.json): {sweep_dir}")
+    rows = []
+    for job in read_json(sweep_dir / "sweep.json")["jobs"]:
+        files = RunFiles(sweep_dir / job["run"])
+        if not files.is_finished():
+            continue
+        summary = read_json(files.summary)
+        row = {k: job[k] for k in ("experiment", "label", "unit", "component", "seed", "run")}
+        for which in ("best", "final"):
+            for key in ("step",) + METRICS:
+                row[f"{which}_{key}"] = summary[which].get(key)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from xlingual_probe.probes.sweep import RESULT_COLUMNS
+from xlingual_probe.runs import RESULT_COLUMNS
 from xlingual_probe.selection import (
     SelectionOptions,
     policy_iv_from_cka,

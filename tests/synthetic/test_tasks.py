@@ -14,10 +14,10 @@ from xlingual_probe.synthetic.examples import (
     qa_examples,
     qa_meanings,
 )
-from xlingual_probe.synthetic.tasks import SyntheticNERTask, SyntheticNLITask, SyntheticQATask
 from xlingual_probe.synthetic.world import ADVERBS, WorldConfig, build_world
 from xlingual_probe.tasks import DataOptions
 from xlingual_probe.tasks._base import TASKS
+from xlingual_probe.tasks.synthetic import SyntheticNERTask, SyntheticNLITask, SyntheticQATask
 from xlingual_probe.utils.errors import UserError
 
 

@@ -36,7 +36,7 @@ def tiny_trainer(tiny_model, tmp_path, accumulation=1, trainer_cls=SlowFastTrain
     train_set = datasets.Dataset.from_dict({**enc, "label": [LABELS.index(y) for _, _, y in rows]})
     settings = slowfast_settings("slowfast", SETS, **HYPER)
     optimizer, policy = slowfast_optimizer(model, settings, lr=3e-3, weight_decay=0.01,
-                                           log_path=tmp_path / "steps.jsonl")
+                                           output_dir=tmp_path)
     recorder = RecordRates()
     args = TrainingArguments(output_dir=str(tmp_path / "trainer"), max_steps=max_steps,
                              per_device_train_batch_size=16 // accumulation, gradient_accumulation_steps=accumulation,

@@ -187,10 +187,10 @@ def test_custom_window_threshold_and_constants():
     ("policies", "k_p1", "k_p2"),
     [
         # FS: policies I + II only
-        (METHOD_POLICIES["fs"], P1_K, {"S_I": 1.0, "S_II": 0.271, "V_I": 1.0, "V_II": 1.0}),
+        (METHOD_POLICIES["slow"], P1_K, {"S_I": 1.0, "S_II": 0.271, "V_I": 1.0, "V_II": 1.0}),
         # FF: policies III + IV only: nothing slowed in P1
         (
-            METHOD_POLICIES["ff"],
+            METHOD_POLICIES["fast"],
             dict.fromkeys(WEIGHT_SETS, 1.0),
             {"S_I": 1.0, "S_II": 1.0, "V_I": 1.0, "V_II": C2},
         ),
@@ -214,10 +214,10 @@ def test_policy_sets(policies, k_p1, k_p2):
 def test_for_method():
     assert SlowFastConfig.for_method("slowfast").policies == ("I", "II", "III", "IV")
     assert SlowFastConfig.for_method("slowfast", policy_iv=False).policies == ("I", "II", "III")
-    assert SlowFastConfig.for_method("ff", policy_iv=False, c2=5.0) == SlowFastConfig(
+    assert SlowFastConfig.for_method("fast", policy_iv=False, c2=5.0) == SlowFastConfig(
         c2=5.0, policies=["III"]
     )
-    assert SlowFastConfig.for_method("fs").policies == ("I", "II")
+    assert SlowFastConfig.for_method("slow").policies == ("I", "II")
     with pytest.raises(ValueError, match="unknown method 'noisy'"):
         SlowFastConfig.for_method("noisy")
 
@@ -330,17 +330,18 @@ def test_replay_equals_step_by_step():
     assert {s.phase for s in replayed} == {1, 2}
 
 
-def test_scales_matches_step():
+def test_loop_policy_matches_engine_and_swaps_move_roles():
+    from xlingual_probe.training.slowfast import SlowFastLRPolicy, slowfast_settings
+
     losses = three_level_curve()
     expected = multipliers_from_losses(losses, SlowFastConfig())
-    policy = SlowFastPolicy()
+    sets = {"S_I": "0-9", "S_II": "0-3:ffn", "V_I": "10-11", "V_II": "10-11:attention"}
+    loop_policy = SlowFastLRPolicy(slowfast_settings("slowfast", sets))
+    swapped = SlowFastLRPolicy(slowfast_settings("slowfast", sets, swap="swap-S"))
     for t, (loss, state) in enumerate(zip(losses, expected), start=1):
-        k, extra = policy.scales(t, loss)
-        assert k == state.K
-        assert extra == {
-            "phase": state.phase,
-            "phi": state.phi,
-            "r_phi": state.r_phi,
-            "m_recent": state.m_recent,
-            "m_prev": state.m_prev,
-        }
+        k, extra = loop_policy.scales(t, loss)
+        assert k == state.K and extra == {"phase": state.phase, "phi": state.phi, "K": state.K}
+        k_swap, _ = swapped.scales(t, loss)
+        # swap-S (Table 8): S_I∖S_II gets policy II instead of policy I
+        assert k_swap["S_I"] == (1.0 if state.phase == 1 else state.r_phi)
+        assert k_swap["S_II"] == state.K["S_II"] and k_swap["V_II"] == state.K["V_II"]

@@ -6,7 +6,7 @@ import pytest
 
 from tests.tiny import tiny_config
 from xlingual_probe.training import train
-from xlingual_probe.training.policies import SlowFastConfig, multipliers_from_losses
+from xlingual_probe.training.policies import SlowFastConfig, multiplier, multipliers_from_losses
 from xlingual_probe.training.slowfast import SlowFastLRPolicy, phase_warning, slowfast_settings
 from xlingual_probe.utils import UserError
 from xlingual_probe.utils.io import read_jsonl
@@ -71,7 +71,7 @@ class FakeMap:
 ])
 def test_table8_swaps_hand_computed(swap, phase, expected):
     policy = SlowFastLRPolicy(slowfast_settings("slowfast", SETS, swap=swap))
-    got = {name: policy.multiplier(policy.roles[name], phase, 0.5) for name in expected}
+    got = {name: multiplier(policy.config, policy.engine.roles[name], phase, 0.5) for name in expected}
     assert got == expected
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from xlingual_probe.demo import DemoConfig, run_demo
+from xlingual_probe.experiments.demo import DemoConfig, run_demo
 
 
 def demo_command(

@@ -1,9 +1,11 @@
-"""The training options shared by every command that fine-tunes (``train``, ``probe``, ``compare``).
+"""The options shared by several commands: training (``train``, ``probe``, ``compare``) and slow-and-fast
+(``train``, ``compare``).
 
-Each option defaults to ``None`` (= not given), so the value comes from, in order of precedence:
-the command line, the ``--config`` file (YAML or JSON), the command's own defaults, and
+Each training option defaults to ``None`` (= not given), so the value comes from, in order of
+precedence: the command line, the ``--config`` file (YAML or JSON), the command's own defaults, and
 :class:`~xlingual_probe.training.TrainConfig`'s defaults. :func:`with_train_options` adds the options
-to a typer command's signature and hands the command one dict, ``train_opts``.
+to a typer command's signature and hands the command one dict, ``train_opts``;
+:func:`with_policy_options` does the same for the slow-and-fast options (``policy_opts``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from xlingual_probe.utils.errors import UserError
 
 _OPTS = "Training options"
 _DATA = "Data options"
+_POLICY = "Slow-and-fast options"
 
 
-def _option(name: str, annotation: Any, help: str, panel: str = _OPTS, flag: str | None = None) -> inspect.Parameter:
+def _option(name: str, annotation: Any, help: str, panel: str = _OPTS, flag: str | None = None,
+            default: Any = None) -> inspect.Parameter:
     decls = [flag] if flag else [f"--{name.replace('_', '-')}"]
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[annotation, typer.Option(*decls, help=help, rich_help_panel=panel,
-                                                                           show_default=False)])
+                                                                           show_default=default is not None)])
 
 
 TRAIN_OPTIONS: list[inspect.Parameter] = [
@@ -69,23 +73,54 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
 ]
 _LIST_OPTIONS = {"langs", "text_columns"}
 
+# the slow-and-fast hyper-parameters (None = SPEC's default), then how the weight sets are chosen
+POLICY_HYPER = ("c1", "c2", "r", "window", "threshold", "phase_mode")
+POLICY_OPTIONS: list[inspect.Parameter] = [
+    _option("sets", str, "Weight sets of the policy methods: paper, auto (run a layer sweep + CKA and select) "
+            "or a selection file.", _POLICY, default="paper"),
+    _option("c1", Optional[float], "K of S_I in phase 1 (policy I) [0.01].", _POLICY),
+    _option("c2", Optional[float], "K of V_II in phase 2 (policy IV) [10].", _POLICY),
+    _option("r", Optional[float], "Exponent of R(φ) (policy II) [3].", _POLICY),
+    _option("window", Optional[int], "Updates per loss mean [100].", _POLICY),
+    _option("threshold", Optional[float], "Phase-1 loss drop per window [0.1].", _POLICY),
+    _option("phase_mode", Optional[str], "per-step (can return to phase 1) or latch [per-step].", _POLICY),
+    _option("policy_iv", str, "auto (from the selection), on or off.", _POLICY, default="auto"),
+    _option("noise_lambda", float, "NoisyTune's λ.", _POLICY, default=0.15),
+]
 
-def with_train_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add :data:`TRAIN_OPTIONS` to ``command``'s CLI signature; it receives them as ``train_opts``."""
-    signature = inspect.signature(command, eval_str=True)
-    own = [p for p in signature.parameters.values() if p.name != "train_opts"]
-    names = {p.name for p in TRAIN_OPTIONS}
 
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
-        train_opts = {name: kwargs.pop(name) for name in names}
-        return command(train_opts=train_opts, **kwargs)
+def _with_options(options: list[inspect.Parameter], bundle: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding ``options`` to a typer command's signature; it receives them as one dict, ``bundle``."""
+    names = {p.name for p in options}
 
-    params = own + TRAIN_OPTIONS
-    # typer reads the signature and the type hints: both must describe the merged parameters
-    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    return wrapper
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != bundle]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            opts = {name: kwargs.pop(name) for name in names}
+            return command(**{bundle: opts}, **kwargs)
+
+        params = own + options
+        # typer reads the signature and the type hints: both must describe the merged parameters
+        wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper
+
+    return decorate
+
+
+with_train_options = _with_options(TRAIN_OPTIONS, "train_opts")
+with_train_options.__doc__ = "Add :data:`TRAIN_OPTIONS` to a command's CLI signature; it receives them as ``train_opts``."
+with_policy_options = _with_options(POLICY_OPTIONS, "policy_opts")
+with_policy_options.__doc__ = ("Add :data:`POLICY_OPTIONS` to a command's CLI signature; it receives them as "
+                               "``policy_opts``.")
+
+
+def policy_hyper(policy_opts: dict[str, Any]) -> dict[str, Any]:
+    """The slow-and-fast hyper-parameters given on the command line (``c1`` … ``phase_mode``, unset ones left out)."""
+    return {k: policy_opts[k] for k in POLICY_HYPER if policy_opts.get(k) is not None}
 
 
 def resolve_train_options(train_opts: dict[str, Any], defaults: dict[str, Any] | None = None

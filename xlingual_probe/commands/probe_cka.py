@@ -17,10 +17,10 @@ import pandas as pd
 import typer
 
 from xlingual_probe.commands.options import resolve_train_options, with_train_options
-from xlingual_probe.commands.train import run_seeds
+from xlingual_probe.experiments.seeds import run_seeds
 from xlingual_probe.plots.curves import plot_cka_curves, plot_gap_curves
-from xlingual_probe.probes.cka_probe import CKAProbe, CKAProbeConfig, cka_overhead, last_cka
-from xlingual_probe.reporting import format_mean_std
+from xlingual_probe.probes.cka_probe import CKAProbeConfig, cka_overhead, last_cka
+from xlingual_probe.reporting import format_values
 
 EXAMPLES = """
 Examples:
@@ -43,7 +43,7 @@ def last_cka_table(run_dirs: list[Path], digits: int = 4) -> pd.DataFrame:
     frame = pd.DataFrame(rows).astype({"cka": float})
     if len(run_dirs) == 1:
         return frame[["layer", "cka"]].assign(cka=frame["cka"].map(lambda v: f"{v:.{digits}f}"))
-    return pd.DataFrame([{"layer": layer, "cka": format_mean_std(group["cka"], digits)}
+    return pd.DataFrame([{"layer": layer, "cka": format_values(group["cka"], digits)}
                          for layer, group in frame.groupby("layer")])
 
 
@@ -75,9 +75,9 @@ def probe_cka_command(
     probe_config = CKAProbeConfig(every=cka_every, pooling=cka_pooling, debiased=cka_debiased,
                                   device=cka_device, dtype=cka_dtype)
     values, seeds = resolve_train_options(train_opts, {"method": "direct"})
-    # one probe object serves every seed: it resets itself in on_train_begin
-    dirs = run_seeds(values, seeds, out, resume, overwrite, show_progress=not quiet,
-                     callbacks=[CKAProbe(probe_config)], extra_config={"cka_probe": probe_config.to_dict()})
+    dirs = [run_dir for run_dir, _ in run_seeds(values, seeds, out, resume=resume, overwrite=overwrite,
+                                                show_progress=not quiet, cka_probe=probe_config.to_dict(),
+                                                log=typer.echo)]
     table = last_cka_table(dirs)
     if table.empty:
         typer.echo("no CKA was recorded: the run is shorter than --cka-every")

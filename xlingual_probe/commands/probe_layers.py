@@ -1,7 +1,7 @@
 """``xprobe probe layers``: the layer sweep — which layers does cross-lingual transfer depend on?
 
-Builds a :class:`~xlingual_probe.probes.sweep.SweepConfig` from the options and calls
-:func:`~xlingual_probe.probes.sweep.run_sweep`. Every training option of ``xprobe train`` applies to
+Builds a :class:`~xlingual_probe.experiments.sweep.SweepConfig` from the options and calls
+:func:`~xlingual_probe.experiments.sweep.run_sweep`. Every training option of ``xprobe train`` applies to
 every run; the sweep's defaults differ in two places: seeds 1-4 (the paper's four seeds) and
 ``--no-save-best`` (a sweep needs numbers, not weights).
 """
@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from xlingual_probe.commands.options import resolve_train_options, with_train_options
-from xlingual_probe.probes.experiments import EXPERIMENTS
-from xlingual_probe.probes.sweep import SweepConfig, run_sweep
+from xlingual_probe.experiments.catalogue import EXPERIMENTS
+from xlingual_probe.experiments.sweep import SweepConfig, run_sweep
 from xlingual_probe.utils.errors import UserError
 
 SWEEP_DEFAULTS = {"seed": [1, 2, 3, 4], "save_best": False}

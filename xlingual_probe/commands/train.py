@@ -15,8 +15,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from xlingual_probe.commands.options import resolve_train_options, with_train_options
-from xlingual_probe.methods import (
+from xlingual_probe.commands.options import (
+    policy_hyper,
+    resolve_train_options,
+    with_policy_options,
+    with_train_options,
+)
+from xlingual_probe.experiments.methods import (
     METHODS,
     method_values,
     needs_sets,
@@ -24,12 +29,10 @@ from xlingual_probe.methods import (
     selection_record,
     split_method,
 )
+from xlingual_probe.experiments.seeds import run_seeds
 from xlingual_probe.reporting import format_score, seed_summary_table
-from xlingual_probe.training import TrainConfig, train
-from xlingual_probe.training.slowfast import SWAPS, phase_warning
+from xlingual_probe.training.policies import SWAPS
 from xlingual_probe.utils.errors import UserError
-
-_POLICY = "Slow-and-fast options"
 
 EXAMPLES = """
 Examples:
@@ -43,51 +46,27 @@ Examples:
 """
 
 
-def seed_run_dirs(out: Path, seeds: list[int]) -> list[Path]:
-    """``out`` for one seed, ``out/seed-N`` for several."""
-    return [out] if len(seeds) == 1 else [out / f"seed-{seed}" for seed in seeds]
-
-
-def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, resume: bool, overwrite: bool,
-              **train_kwargs: Any) -> list[Path]:
-    """Train one run per seed into :func:`seed_run_dirs` and print each run's result line."""
-    dirs = seed_run_dirs(out, seeds)
-    for seed, run_dir in zip(seeds, dirs):
-        config = TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)})
-        summary = train(config, resume=resume, overwrite=overwrite, **train_kwargs)
-        best = summary["best"]
-        typer.echo(f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
-                   f"target mean {format_score(best['target_mean'])}, overall {best['overall']:.2f}, "
-                   f"gap {format_score(best['gap'])}  ({summary['wall_seconds']:.0f} s)")
-        if (warning := phase_warning(summary)) is not None:
-            typer.echo(warning, err=True)
-    return dirs
+def best_line(run_dir: Path, summary: dict[str, Any]) -> str:
+    """``RUN: best at update N: source …, target mean …, overall …, gap …  (T s)``."""
+    best = summary["best"]
+    return (f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
+            f"target mean {format_score(best['target_mean'])}, overall {best['overall']:.2f}, "
+            f"gap {format_score(best['gap'])}  ({summary['wall_seconds']:.0f} s)")
 
 
 @with_train_options
+@with_policy_options
 def train_command(
     method: Annotated[str, typer.Argument(help=f"Fine-tuning method: {', '.join(METHODS)}.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (one per seed below it if several).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run; reuse a finished one.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    sets: Annotated[str, typer.Option(help="Weight sets: paper, auto, or a selection file.",
-                                      rich_help_panel=_POLICY)] = "paper",
-    c1: Annotated[Optional[float], typer.Option(help="Policy I multiplier [0.01].", rich_help_panel=_POLICY)] = None,
-    c2: Annotated[Optional[float], typer.Option(help="Policy IV multiplier [10].", rich_help_panel=_POLICY)] = None,
-    r: Annotated[Optional[float], typer.Option(help="Exponent of R(phi) [3].", rich_help_panel=_POLICY)] = None,
-    window: Annotated[Optional[int], typer.Option(help="Updates per loss mean [100].", rich_help_panel=_POLICY)] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="Phase-1 loss drop per window [0.1].",
-                                                       rich_help_panel=_POLICY)] = None,
-    phase_mode: Annotated[Optional[str], typer.Option(help="per-step (can return to P1) or latch [per-step].",
-                                                      rich_help_panel=_POLICY)] = None,
-    policy_iv: Annotated[str, typer.Option(help="auto (from the selection), on or off.",
-                                           rich_help_panel=_POLICY)] = "auto",
     swap: Annotated[Optional[str], typer.Option(help=f"Table 8 variant: {', '.join(SWAPS)}.",
-                                                rich_help_panel=_POLICY)] = None,
-    noise_lambda: Annotated[float, typer.Option(help="NoisyTune's lambda.", rich_help_panel=_POLICY)] = 0.15,
+                                                rich_help_panel="Slow-and-fast options")] = None,
     *,
     train_opts: dict[str, Any],
+    policy_opts: dict[str, Any],
 ) -> None:
     """Fine-tune on the source language; evaluate every language every --eval-every updates."""
     split_method(method)
@@ -95,18 +74,22 @@ def train_command(
         method = f"{method}:{swap}"
     values, seeds = resolve_train_options(train_opts)
     selection = None
+    hyper = policy_hyper(policy_opts)
     if needs_sets([method]):
         # beside the run directories, not inside them (a run directory must start empty)
-        selection = resolve_sets(sets, values, seeds, out.parent / f"{out.name}-selection",
+        selection = resolve_sets(policy_opts["sets"], values, seeds, out.parent / f"{out.name}-selection",
                                  show_progress=not quiet)
-    policy = {"c1": c1, "c2": c2, "r": r, "window": window, "threshold": threshold, "phase_mode": phase_mode}
-    if not needs_sets([method]) and any(v is not None for v in policy.values()):
+    elif hyper:
         raise UserError(f"slow-and-fast options apply to slow, fast and slowfast, not to {method!r}")
-    values.update(method_values(method, selection, noise_lambda=noise_lambda, policy=policy, policy_iv=policy_iv))
-    dirs = run_seeds(values, seeds, out, resume, overwrite, show_progress=not quiet,
-                     extra_config={"selection": selection_record(selection)} if selection else None)
-    if len(dirs) > 1:
-        typer.echo(seed_summary_table([str(d) for d in dirs]).to_string(index=False))
+    values.update(method_values(method, selection, noise_lambda=policy_opts["noise_lambda"], policy=hyper,
+                                policy_iv=policy_opts["policy_iv"]))
+    results = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, show_progress=not quiet,
+                        extra_config={"selection": selection_record(selection)} if selection else None,
+                        log=typer.echo)
+    for run_dir, summary in results:
+        typer.echo(best_line(run_dir, summary))
+    if len(results) > 1:
+        typer.echo(seed_summary_table([str(d) for d, _ in results]).to_string(index=False))
 
 
 train_command.__doc__ = (train_command.__doc__ or "") + EXAMPLES

@@ -71,8 +71,7 @@ class FamilyAdapter:
         except AttributeError:
             raise UserError(f"{type(model).__name__} has no module {layers_path!r}: not a "
                             f"{self.family} model as the {self.family!r} adapter knows it") from None
-        model_map = ModelMap(family=self.family, layers=[LayerMap() for _ in range(n_layers)],
-                             layer_modules=[f"{layers_path}.{i}" for i in range(n_layers)])
+        model_map = ModelMap(family=self.family, layers=[LayerMap() for _ in range(n_layers)])
         for name, _ in model.named_parameters():
             if name.startswith(layers_path + "."):
                 index, rest = name[len(layers_path) + 1:].split(".", 1)
@@ -131,8 +130,8 @@ def get_model_map(model: nn.Module, *, family: str | None = None) -> ModelMap:
     >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=2,
     ...                                                  num_attention_heads=2, intermediate_size=16))
     >>> m = get_model_map(model)
-    >>> m.family, m.num_layers, m.layer_modules[-1], m.head
-    ('bert', 2, 'bert.encoder.layer.1', ['bert.pooler.dense.weight', 'bert.pooler.dense.bias', \
+    >>> m.family, m.num_layers, m.head
+    ('bert', 2, ['bert.pooler.dense.weight', 'bert.pooler.dense.bias', \
 'classifier.weight', 'classifier.bias'])
     """
     model_type = getattr(getattr(model, "config", None), "model_type", None)

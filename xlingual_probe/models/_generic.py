@@ -162,5 +162,4 @@ def generic_model_map(model: nn.Module) -> ModelMap:
         embeddings=embeddings,
         layers=layers,
         head=head,
-        layer_modules=[f"{path}.{i}" for i in range(len(blocks))],
     )

@@ -50,10 +50,9 @@ class ModelMap:
             layers (e.g. DeBERTa-v2's ``encoder.rel_embeddings``).
         layers: one :class:`LayerMap` per transformer layer, index 0 = bottom.
         head: everything after the encoder (pooler, classifier, ``qa_outputs``, ...).
-        layer_modules: module path of each layer, e.g. ``roberta.encoder.layer.3`` (for hooks).
 
     >>> m = ModelMap("toy", embeddings=["emb.weight"], layers=[LayerMap(["l0.q.weight"], ["l0.fc.weight"])],
-    ...              head=["cls.weight"], layer_modules=["l0"])
+    ...              head=["cls.weight"])
     >>> m.num_layers, m.unit_of("l0.fc.weight")
     (1, 'layer 0 ffn')
     """
@@ -62,7 +61,6 @@ class ModelMap:
     embeddings: list[str] = field(default_factory=list)
     layers: list[LayerMap] = field(default_factory=list)
     head: list[str] = field(default_factory=list)
-    layer_modules: list[str] = field(default_factory=list)
 
     @property
     def num_layers(self) -> int:
@@ -121,8 +119,6 @@ def check_model_map(model: nn.Module, model_map: ModelMap) -> ModelMap:
     unknown = [n for n in counts if n not in expected_set]
     if unknown:
         problems.append(f"not parameters of the model: {_preview(unknown)}")
-    if len(model_map.layer_modules) != model_map.num_layers:
-        problems.append(f"{len(model_map.layer_modules)} layer modules for {model_map.num_layers} layers")
     if problems:
         raise UserError(f"the {model_map.family!r} parameter map does not fit {type(model).__name__} "
                         f"({'; '.join(problems)})")

@@ -26,7 +26,6 @@ def _no_decay(name: str, param: nn.Parameter) -> bool:
 def build_param_groups(
     model: nn.Module,
     sets: dict[str, list[str]],
-    lr_scales: dict[str, float] | None = None,
     weight_decay: float = 0.0,
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """One optimizer group per named parameter set (in the order given), then ``rest``.
@@ -35,32 +34,26 @@ def build_param_groups(
         model: the model whose trainable parameters are grouped; frozen ones are left out.
         sets: group name → parameter names (``named_parameters()`` spelling). ``"rest"`` is
             reserved for every trainable parameter no set names.
-        lr_scales: group name (a set name or ``"rest"``) → learning-rate multiplier; default 1.0.
         weight_decay: decay of weight matrices; when > 0 each group is split into ``name``
             (decayed) and ``name/no_decay`` (biases, LayerNorm weights, other 1-d tensors; decay 0).
 
     Returns:
-        The groups (dicts with ``params``, ``name``, ``lr_scale``, ``weight_decay``; empty ones
-        omitted) ready for ``torch.optim.AdamW``, and group name → parameter names.
+        The groups (dicts with ``params``, ``name``, ``set`` (the set it belongs to), ``lr_scale``
+        (1.0; the loop sets it every update), ``weight_decay``; empty ones omitted) ready for
+        ``torch.optim.AdamW``, and group name → parameter names.
 
     Raises:
-        ValueError: if a parameter is in two sets, a name is unknown, a set is called ``"rest"``,
-            or ``lr_scales`` names a group that does not exist.
+        ValueError: if a parameter is in two sets, a name is unknown, or a set is called ``"rest"``.
 
     >>> model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
-    >>> groups, names = build_param_groups(model, {"top": ["1.weight", "1.bias"]}, {"top": 10.0},
-    ...                                    weight_decay=0.01)
-    >>> [(g["name"], g["lr_scale"], g["weight_decay"]) for g in groups]
-    [('top', 10.0, 0.01), ('top/no_decay', 10.0, 0.0), ('rest', 1.0, 0.01), ('rest/no_decay', 1.0, 0.0)]
+    >>> groups, names = build_param_groups(model, {"top": ["1.weight", "1.bias"]}, weight_decay=0.01)
+    >>> [(g["name"], g["set"], g["weight_decay"]) for g in groups]
+    [('top', 'top', 0.01), ('top/no_decay', 'top', 0.0), ('rest', 'rest', 0.01), ('rest/no_decay', 'rest', 0.0)]
     >>> names["rest/no_decay"]
     ['0.bias']
     """
-    lr_scales = dict(lr_scales or {})
     if REST in sets:
         raise ValueError(f"{REST!r} is reserved for the parameters no set names")
-    unknown_scales = [name for name in lr_scales if name not in sets and name != REST]
-    if unknown_scales:
-        raise ValueError(f"lr_scales for unknown group(s): {', '.join(unknown_scales)}")
 
     params = dict(model.named_parameters())
     owner: dict[str, str] = {}
@@ -80,7 +73,6 @@ def build_param_groups(
     groups: list[dict[str, Any]] = []
     table: dict[str, list[str]] = {}
     for group, names in members.items():
-        scale = float(lr_scales.get(group, 1.0))
         if weight_decay > 0:
             parts = [(group, [n for n in names if not _no_decay(n, params[n])], weight_decay),
                      (group + NO_DECAY, [n for n in names if _no_decay(n, params[n])], 0.0)]
@@ -88,7 +80,7 @@ def build_param_groups(
             parts = [(group, names, 0.0)]
         for part, part_names, decay in parts:
             if part_names:
-                groups.append({"params": [params[n] for n in part_names], "name": part,
-                               "lr_scale": scale, "weight_decay": decay})
+                groups.append({"params": [params[n] for n in part_names], "name": part, "set": group,
+                               "lr_scale": 1.0, "weight_decay": decay})
                 table[part] = part_names
     return groups, table

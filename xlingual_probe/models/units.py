@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from xlingual_probe.models._manipulate import select_parameters
 from xlingual_probe.utils.errors import UserError
 
 COMPONENTS = ("all", "attention", "ffn")
@@ -58,8 +59,6 @@ def split_unit(spec: str, num_layers: int) -> tuple[str, list[int], str]:
 
 def resolve_units(model_map, specs: list[str]) -> list[str]:
     """Parameter names of the union of the units ``specs`` (in model order, without repeats)."""
-    from xlingual_probe.models import select_parameters
-
     names: list[str] = []
     for spec in specs:
         kind, layers, component = split_unit(spec, len(model_map.layers))

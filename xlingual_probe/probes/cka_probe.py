@@ -31,11 +31,11 @@ What "pre-trained" means here:
     changes weights in its own ``on_train_begin`` is included in that starting point.
 
     When a run is resumed (``start_step > 0``) the working model has moved on, so the copy is
-    rebuilt from the checkpoint named by ``config.model`` and, for ``--reinit`` runs, by repeating
-    the loop's re-initialisation (seed the RNGs with the run's seed, load, re-initialise) under a
-    saved-and-restored RNG state, so the training stream is untouched. This reproduces the fresh
-    run's starting point only as long as the loop keeps that order (``test_cka_probe`` checks it);
-    weight changes made by other callbacks at ``on_train_begin`` are *not* repeated on resume.
+    rebuilt by the loop (:meth:`~xlingual_probe.training.callbacks.LoopContext.starting_model`:
+    seed the RNGs with the run's seed, load ``config.model``, re-initialise, add NoisyTune's noise)
+    under a saved-and-restored RNG state, so the training stream is untouched (``test_cka_probe``
+    checks that it equals the fresh run's starting point); weight changes made by other callbacks
+    at ``on_train_begin`` are *not* repeated on resume.
 
 RNG:
     The probe consumes no random numbers: both forward passes run in eval mode (no dropout) and the
@@ -63,9 +63,8 @@ import torch
 from xlingual_probe.probes.cka import layerwise_cka
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.training.callbacks import Callback, LoopContext
-from xlingual_probe.training.loop import load_starting_model
 from xlingual_probe.utils.errors import UserError
-from xlingual_probe.utils.io import append_jsonl, read_json, read_jsonl, truncate_jsonl
+from xlingual_probe.utils.io import read_json, read_jsonl
 
 __all__ = ["CKAProbe", "CKAProbeConfig", "cka_overhead", "last_cka"]
 
@@ -136,14 +135,6 @@ def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copied
 
 
-def _reload_pretrained(ctx: LoopContext, working: torch.nn.Module) -> torch.nn.Module:
-    """Rebuild the fresh run's starting point (re-initialisation and NoisyTune noise included) from
-    ``config.model`` on resume, without touching the RNGs of the training stream."""
-    with _preserved_rng():
-        model, _, _ = load_starting_model(ctx.config, ctx.task.head, working.config.num_labels)
-    return model
-
-
 def _hidden_layers(outputs: Any, num_layers: int, which: str) -> tuple[torch.Tensor, ...]:
     hidden = getattr(outputs, "hidden_states", None)
     if hidden is None:
@@ -191,11 +182,9 @@ class CKAProbe(Callback):
         working = ctx.accelerator.unwrap_model(ctx.model)
         if start_step == 0:
             reference = _frozen_copy(working)
-        else:
-            reference = _reload_pretrained(ctx, working)
-            # records past the checkpoint belong to updates that will be repeated
-            if ctx.files.cka.is_file():
-                truncate_jsonl(ctx.files.cka, [r for r in read_jsonl(ctx.files.cka) if r["step"] <= start_step])
+        else:  # the loop has already dropped the records past the checkpoint
+            with _preserved_rng():
+                reference = ctx.starting_model()
         reference.requires_grad_(False)
         self.reference = reference.to(device=self.device, dtype=_DTYPES[self.config.dtype]).eval()
         self.setup_seconds = time.perf_counter() - start
@@ -228,8 +217,8 @@ class CKAProbe(Callback):
         self.total_seconds += seconds
         self.probes += 1
         for layer, value in enumerate(values):
-            append_jsonl(ctx.files.cka, {"step": step, "layer": layer, "cka": value, "pooling": self.config.pooling,
-                                         "debiased": self.config.debiased, "n": n, "cka_seconds": seconds})
+            ctx.writer.append("cka", {"step": step, "layer": layer, "cka": value, "pooling": self.config.pooling,
+                                      "debiased": self.config.debiased, "n": n, "cka_seconds": seconds})
 
     def on_train_end(self, ctx: LoopContext, summary: dict[str, Any]) -> None:
         self.reference = None  # free the copy's memory

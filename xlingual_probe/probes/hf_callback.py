@@ -63,9 +63,9 @@ from transformers import (
     default_data_collator,
 )
 
-from xlingual_probe.runs import SCHEMA_VERSION, RunFiles, summarise_scores
+from xlingual_probe.runs import SCHEMA_VERSION, RunWriter, summarise_scores
 from xlingual_probe.utils.errors import UserError
-from xlingual_probe.utils.io import append_jsonl, atomic_write_json, read_jsonl, truncate_jsonl
+from xlingual_probe.utils.io import read_jsonl
 
 __all__ = ["GapCallback", "label_accuracy", "seqeval_f1"]
 
@@ -165,7 +165,8 @@ class GapCallback(TrainerCallback):
         self.eval_datasets = {source_lang: eval_datasets[source_lang],
                               **{k: v for k, v in eval_datasets.items() if k != source_lang}}
         self.source_lang, self.eval_every = source_lang, eval_every
-        self.files = RunFiles(output_dir)
+        self.writer = RunWriter(output_dir)
+        self.files = self.writer.files
         # with a user's compute_metric the name comes from its result unless given (see _score)
         self.compute_metric = compute_metric
         self.metric_name = metric_name or (None if compute_metric is not None else "accuracy")
@@ -184,18 +185,11 @@ class GapCallback(TrainerCallback):
         self._losses, self._pending, self._eval_seconds = [], None, 0.0
         self._start = time.perf_counter()
         self._last_step = state.global_step if state.global_step > 0 else -1
-        if not state.is_world_process_zero:
-            return
-        self.files.root.mkdir(parents=True, exist_ok=True)
+        self.writer.enabled = state.is_world_process_zero
         if state.global_step > 0:  # resumed from a Trainer checkpoint: drop the steps that will be redone
-            if self.files.metrics.is_file():
-                kept = [r for r in read_jsonl(self.files.metrics) if r["step"] <= state.global_step]
-                truncate_jsonl(self.files.metrics, kept)
-            self.files.summary.unlink(missing_ok=True)
-            return
-        for path in (self.files.metrics, self.files.summary):
-            path.unlink(missing_ok=True)
-        atomic_write_json(self.files.config, self._run_info(args, state, model))
+            self.writer.resume_at(state.global_step)
+        else:
+            self.writer.start(self._run_info(args, state, model))
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                logs: dict[str, float] | None = None, **kwargs: Any) -> None:
@@ -221,7 +215,7 @@ class GapCallback(TrainerCallback):
             records = read_jsonl(self.files.metrics)
             if records:
                 wall = time.perf_counter() - self._start
-                atomic_write_json(self.files.summary, {
+                self.writer.write_summary({
                     "best": max(records, key=lambda r: r["overall"]), "final": records[-1],
                     "select_by": "overall", "wall_seconds": wall, "train_seconds": wall - self._eval_seconds,
                     "eval_seconds": self._eval_seconds, "method": self.method, "seed": args.seed,
@@ -235,7 +229,7 @@ class GapCallback(TrainerCallback):
         record, self._pending = self._pending, None
         record["loss"] = sum(self._losses) / len(self._losses) if self._losses else None
         self._losses.clear()
-        append_jsonl(self.files.metrics, record)
+        self.writer.append("metrics", record)
 
     def _evaluate(self, args: TrainingArguments, state: TrainerState, model=None, **kwargs: Any) -> None:
         self._last_step = state.global_step

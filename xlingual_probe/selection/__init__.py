@@ -1,8 +1,9 @@
 """Weight-set selection for slow-and-fast fine-tuning: from a layer sweep, a preset, or a file.
 
 ``select_from_sweep`` applies SPEC's rules (:mod:`~xlingual_probe.selection._rules`) and the CKA test
-of policy IV (:mod:`~xlingual_probe.selection._cka`) to a finished sweep; ``auto_selection`` runs the
-sweep first. ``paper_selection`` is the paper's preset, ``read_selection`` validates a hand-written
+of policy IV (:mod:`~xlingual_probe.selection._cka`) to a finished sweep directory (``--sets auto``,
+which runs the sweep first, is :mod:`xlingual_probe.experiments.auto_selection`). The package reads
+run and sweep directories only: it imports neither the training loop nor the probes. ``paper_selection`` is the paper's preset, ``read_selection`` validates a hand-written
 file, and ``resolve_selection`` turns ``--sets paper|FILE`` into a selection. The file format is
 described in :mod:`~xlingual_probe.selection._io`.
 
@@ -10,8 +11,8 @@ described in :mod:`~xlingual_probe.selection._io`.
 True
 """
 
-from xlingual_probe.selection._auto import AUTO_EXPERIMENTS, auto_selection, select_from_sweep
 from xlingual_probe.selection._cka import find_cka_runs, policy_iv_from_cka
+from xlingual_probe.selection._from_sweep import select_from_sweep
 from xlingual_probe.selection._io import (
     SET_NAMES,
     check_sets,
@@ -32,10 +33,8 @@ from xlingual_probe.selection._rules import (
 )
 
 __all__ = [
-    "AUTO_EXPERIMENTS",
     "SET_NAMES",
     "SelectionOptions",
-    "auto_selection",
     "check_sets",
     "experiment_stats",
     "find_cka_runs",

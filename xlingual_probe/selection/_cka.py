@@ -9,7 +9,7 @@ Method:
     For each CKA run (a DF run of ``xprobe probe cka``; several seeds are pooled):
 
     1. Phase 2 is replayed from the run's ``steps.jsonl`` losses with
-       :func:`~xlingual_probe.training.policies.multipliers_from_losses` (``window``, ``threshold``
+       :func:`~xlingual_probe.phases.phases_from_losses` (``window``, ``threshold``
        of :class:`~xlingual_probe.selection.SelectionOptions`). The probe steps in phase 2 are used.
        When the run is shorter than 2·window (phase 2 never exists), has no ``steps.jsonl``, or has
        fewer than 3 probe steps in phase 2, the second half of its probe steps is used instead, and a
@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xlingual_probe.phases import phases_from_losses
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.selection._rules import SelectionOptions, format_layers
-from xlingual_probe.training.policies import SlowFastConfig, multipliers_from_losses
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_jsonl
 
@@ -61,8 +61,7 @@ def _phase2_probe_steps(run: Path, probe_steps: list[int], options: SelectionOpt
     if len(losses) < 2 * options.window:
         return half, (f"{run}: the run ({len(losses)} updates) is shorter than 2·window = {2 * options.window}, "
                       "so it has no phase 2; used the second half of the probe steps")
-    config = SlowFastConfig(window=options.window, threshold=options.threshold, policies=())
-    phase2 = {s.step for s in multipliers_from_losses(losses, config) if s.phase == 2}
+    phase2 = {s.step for s in phases_from_losses(losses, options.window, options.threshold) if s.phase == 2}
     steps = [s for s in probe_steps if s in phase2]
     if len(steps) < 3:
         return half, (f"{run}: only {len(steps)} probe step(s) in phase 2; used the second half of the probe steps")

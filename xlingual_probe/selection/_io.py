@@ -31,7 +31,8 @@ from typing import Any
 import pandas as pd
 
 from xlingual_probe.models.units import split_unit
-from xlingual_probe.probes.sweep import markdown_table, summarise_sweep
+from xlingual_probe.reporting import markdown_table
+from xlingual_probe.runs import summarise_sweep
 from xlingual_probe.selection._rules import SCHEMA_VERSION, unit_string
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json, read_mapping_file
@@ -167,7 +168,8 @@ def read_selection(path: str | Path, num_layers: int | None = None) -> dict[str,
 
 
 def resolve_selection(spec: str, num_layers: int) -> dict[str, Any]:
-    """The selection named by ``--sets``: ``paper`` or a file path (``auto`` needs a sweep: see ``auto_selection``).
+    """The selection named by ``--sets``: ``paper`` or a file path (``auto`` needs a sweep:
+    :func:`xlingual_probe.experiments.auto_selection.auto_selection`).
 
     >>> resolve_selection("paper", 12)["sets"]["V_II"]
     '10-11:attention'

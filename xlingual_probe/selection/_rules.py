@@ -5,7 +5,7 @@ Context:
     the layers whose re-initialisation hurts carry knowledge the task needs (S_I), the ones among
     them whose freezing even helps are being damaged by fine-tuning (S_II), and the top layers whose
     re-initialisation does not hurt are free to be reshaped (V_I). This module applies those rules
-    to the numbers of :mod:`xlingual_probe.probes.sweep` so the sets of a new model or task are
+    to the numbers of a layer sweep (:mod:`xlingual_probe.experiments.sweep`) so the sets of a new model or task are
     chosen the same way, and keeps the evidence behind every decision.
 
 Method (SPEC "Auto-selection of the weight sets"); every number is the mean over seeds of the
@@ -40,7 +40,8 @@ from typing import Any
 import pandas as pd
 
 from xlingual_probe.models.units import parse_layers
-from xlingual_probe.probes.experiments import BASELINE
+from xlingual_probe.reporting import format_mean_std
+from xlingual_probe.runs import BASELINE
 from xlingual_probe.utils.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -146,16 +147,10 @@ def pooled_sigma(stats: pd.DataFrame) -> float:
     return math.sqrt(variances.mean()) if len(variances) else math.nan
 
 
-def _fmt(mean: float, std: float) -> str:
-    if mean is None or math.isnan(mean):
-        return "n/a"
-    return f"{mean:.2f} ± " + ("n/a" if std is None or math.isnan(std) else f"{std:.2f}")
-
-
 def _row(stat: pd.Series, baseline: float, decision: str) -> dict[str, Any]:
     return {"experiment": stat["label"], "unit": stat["unit"], "component": stat["component"],
             "mean": float(stat["mean"]), "std": None if math.isnan(stat["std"]) else float(stat["std"]),
-            "value": _fmt(stat["mean"], stat["std"]), "delta": float(stat["mean"] - baseline),
+            "value": format_mean_std(stat["mean"], stat["std"]), "delta": float(stat["mean"] - baseline),
             "n": int(stat["n"]), "decision": decision}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -45,7 +45,6 @@ class DataOptions:
         few_shot: examples per target language moved from its validation split into training.
         text_columns: for bring-your-own classification: the column(s) holding the text(s).
         label_column: for bring-your-own classification: the label column.
-        max_length: maximum tokens per encoded feature.
         train_file: an explicit training file (e.g. a SQuAD-v1.1 JSON for QA), overriding the
             task's default file name in ``data_dir``.
     """
@@ -59,7 +58,6 @@ class DataOptions:
     few_shot: int = 0
     text_columns: list[str] | None = None
     label_column: str | None = None
-    max_length: int = 128
     train_file: str | None = None
 
     def resolved_data_dir(self) -> Path | None:
@@ -85,7 +83,6 @@ class TaskData:
     train: datasets.Dataset
     eval: dict[str, datasets.Dataset]
     labels: list[str] | None = None
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -95,6 +92,14 @@ class Task(ABC):
     head: ClassVar[Head]
     metric: ClassVar[str]  # name of the primary metric, e.g. "accuracy" or "f1"
     languages: ClassVar[tuple[str, ...]] = ()  # languages the task offers (hub); empty = any
+
+    def for_model(self, model: str) -> Task:
+        """The task as it should be run with ``model`` (a model name or folder); default: itself.
+
+        A task whose data depend on the model overrides this: the synthetic tasks draw their data
+        from a synthetic model's own world (:mod:`xlingual_probe.tasks.synthetic`).
+        """
+        return self
 
     @abstractmethod
     def load(self, opts: DataOptions) -> TaskData:

@@ -8,18 +8,24 @@ which the loop stores as each parameter group's ``lr_scale``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
 
-from xlingual_probe.runs import RunFiles
+from xlingual_probe.runs import RunFiles, RunWriter
 
 
 @dataclass
 class LoopContext:
-    """What plug-ins may look at: the (prepared) model, its map, the task and the run's files."""
+    """What plug-ins may look at: the (prepared) model, its map, the task and the run's files.
+
+    Attributes:
+        writer: writes the run directory's files (a probe appends its own log, e.g. ``cka``).
+        rebuild_starting_model: see :meth:`starting_model`.
+    """
 
     config: Any  # TrainConfig
     accelerator: Accelerator
@@ -27,7 +33,19 @@ class LoopContext:
     tokenizer: Any
     task: Any
     model_map: Any
-    files: RunFiles
+    writer: RunWriter
+    rebuild_starting_model: Callable[[], torch.nn.Module]
+
+    @property
+    def files(self) -> RunFiles:
+        return self.writer.files
+
+    def starting_model(self) -> torch.nn.Module:
+        """A fresh copy of the run's model before its first update (pre-trained weights, new head,
+        re-initialisation and NoisyTune noise), built again from ``config.model``: what a probe
+        compares with after a resume. It re-seeds the RNGs with the run's seed: callers that must
+        not disturb the training stream save and restore the RNG states around it."""
+        return self.rebuild_starting_model()
 
 
 class Callback:

@@ -58,15 +58,20 @@ import torch
 from transformers import Trainer
 
 from xlingual_probe.models import build_param_groups, get_model_map
+from xlingual_probe.runs import RunWriter
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.utils.errors import UserError
-from xlingual_probe.utils.io import append_jsonl
 
 __all__ = ["HFSlowFastPolicy", "SlowFastTrainer", "SlowFastTrainerMixin", "find_slowfast_policy",
            "slowfast_optimizer"]
 
 _ATTR = "_xprobe_slowfast"
 _STATE_KEY = "xprobe_slowfast"
+
+
+def _is_main_process() -> bool:
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) \
+        or torch.distributed.get_rank() == 0
 
 
 class HFSlowFastPolicy:
@@ -76,13 +81,15 @@ class HFSlowFastPolicy:
         policy: the :class:`~xlingual_probe.training.slowfast.SlowFastLRPolicy` (phase, φ, K).
         history: one record per applied update: ``step``, ``loss``, ``lr`` (scheduled, before
             multipliers), ``group_lr`` {group: applied rate}, ``phase``, ``phi``, ``K``.
-        log_path: when set, each record is also appended to this JSONL file (``steps.jsonl`` schema).
+        writer: when set, each record is also appended to ``steps.jsonl`` of its run directory
+            (by the main process only).
     """
 
-    def __init__(self, policy: SlowFastLRPolicy, optimizer: torch.optim.Optimizer, log_path: str | Path | None = None):
+    def __init__(self, policy: SlowFastLRPolicy, optimizer: torch.optim.Optimizer,
+                 output_dir: str | Path | None = None):
         self.policy = policy
         self.history: list[dict[str, Any]] = []
-        self.log_path = Path(log_path) if log_path is not None else None
+        self.writer = None if output_dir is None else RunWriter(output_dir, enabled=_is_main_process())
         self._loss: torch.Tensor | None = None
         self._loss_update: int | None = None
         optimizer.register_step_pre_hook(self._pre_step)
@@ -123,7 +130,7 @@ class HFSlowFastPolicy:
         rates = {}
         for index, group in enumerate(optimizer.param_groups):
             name = group.get("name", str(index))
-            k = scales.get(name.split("/")[0], 1.0)
+            k = scales.get(group.get("set", name), 1.0)
             group["scheduled_lr"] = group["lr"]
             group["lr_scale"] = k
             group["lr"] = group["applied_lr"] = k * group["scheduled_lr"]
@@ -131,9 +138,8 @@ class HFSlowFastPolicy:
         record = {"step": step, "loss": loss, "lr": optimizer.param_groups[0]["scheduled_lr"], "group_lr": rates,
                   **fields}
         self.history.append(record)
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            append_jsonl(self.log_path, record)
+        if self.writer is not None:
+            self.writer.append("steps", record)
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         # the scheduler (chainable ones read group["lr"]) and the Trainer's logging see the plain schedule
@@ -155,7 +161,7 @@ class HFSlowFastPolicy:
 
 def slowfast_optimizer(model: torch.nn.Module, settings: dict[str, Any], lr: float, weight_decay: float = 0.0, *,
                        optimizer_cls: type[torch.optim.Optimizer] = torch.optim.AdamW,
-                       log_path: str | Path | None = None, **optimizer_kwargs: Any
+                       output_dir: str | Path | None = None, **optimizer_kwargs: Any
                        ) -> tuple[torch.optim.Optimizer, HFSlowFastPolicy]:
     """An optimizer with one group per weight set and the slow-and-fast policy attached to its steps.
 
@@ -165,7 +171,9 @@ def slowfast_optimizer(model: torch.nn.Module, settings: dict[str, Any], lr: flo
         lr: the peak learning rate (the Trainer's scheduler scales it; K multiplies the result).
         weight_decay: decay of weight matrices (biases and LayerNorm weights get none).
         optimizer_cls: the optimizer class (any ``torch.optim.Optimizer``).
-        log_path: also append one record per update to this JSONL file.
+        output_dir: also append one record per update to this run directory's ``steps.jsonl``
+            (give it the :class:`~xlingual_probe.probes.hf_callback.GapCallback`'s ``output_dir``
+            and the folder holds a whole run directory).
         **optimizer_kwargs: more arguments of ``optimizer_cls`` (betas, eps, ...).
 
     Returns:
@@ -179,7 +187,7 @@ def slowfast_optimizer(model: torch.nn.Module, settings: dict[str, Any], lr: flo
     sets = policy.param_sets(model, get_model_map(model))
     groups, _ = build_param_groups(model, sets, weight_decay=weight_decay)
     optimizer = optimizer_cls(groups, lr=lr, weight_decay=weight_decay, **optimizer_kwargs)
-    return optimizer, HFSlowFastPolicy(policy, optimizer, log_path)
+    return optimizer, HFSlowFastPolicy(policy, optimizer, output_dir)
 
 
 def find_slowfast_policy(optimizer: Any) -> HFSlowFastPolicy:

@@ -10,8 +10,6 @@ each group's multiplier for the next rate, and every ``eval_every`` updates eval
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import shutil
 import time
@@ -32,9 +30,7 @@ from xlingual_probe.models import (
     reinitialize,
 )
 from xlingual_probe.models.units import resolve_model_name, resolve_units
-from xlingual_probe.runs import SCHEMA_VERSION, RunFiles
-from xlingual_probe.synthetic.pretrain import world_of_model
-from xlingual_probe.synthetic.tasks import SyntheticTaskMixin
+from xlingual_probe.runs import SCHEMA_VERSION, RunFiles, RunWriter
 from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
@@ -45,14 +41,7 @@ from xlingual_probe.training.provenance import git_state, package_versions
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.utils.errors import UserError
-from xlingual_probe.utils.io import (
-    append_jsonl,
-    atomic_write_json,
-    atomic_write_text,
-    read_json,
-    read_jsonl,
-    truncate_jsonl,
-)
+from xlingual_probe.utils.io import read_json, read_jsonl
 
 
 def prepare_run_dir(files: RunFiles, resume: bool, overwrite: bool) -> str:
@@ -85,12 +74,10 @@ def _check_same_config(files: RunFiles, config: TrainConfig) -> None:
 
 
 def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
-    """The run's task and its data; a synthetic task draws its data from the model's own world when the
-    model is synthetic (a preset name, or a checkpoint with its ``world.json``), else from the default
-    world. Nothing is loaded or pre-trained here, so a bad data option fails before the model is built."""
-    task = get_task(config.task)
-    if isinstance(task, SyntheticTaskMixin) and (world := world_of_model(config.model)) is not None:
-        task = type(task)(config=world)
+    """The run's task (adapted to the model by :meth:`~xlingual_probe.tasks.Task.for_model`: a synthetic
+    task draws its data from a synthetic model's own world) and its data. Nothing is loaded or
+    pre-trained here, so a bad data option fails before the model is built."""
+    task = get_task(config.task).for_model(config.model)
     opts = DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
                        train_size=config.train_size, eval_size=config.eval_size, seed=config.data_seed,
                        few_shot=config.few_shot, text_columns=config.text_columns,
@@ -107,16 +94,6 @@ def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPo
         return policy
     sets = {spec: resolve_units(model_map, [spec]) for spec in config.lr_scale}
     return ConstantScales(sets, dict(config.lr_scale))
-
-
-def _param_groups_csv(group_names: dict[str, list[str]]) -> str:
-    """group,parameter rows: which optimizer group (weight set) each trainable parameter is in."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["group", "parameter"])
-    for group, names in group_names.items():
-        writer.writerows([group, name] for name in names)
-    return out.getvalue()
 
 
 def _epoch_batches(n_examples: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -197,9 +174,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     warmup_steps = int(config.warmup_ratio * total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    ctx = LoopContext(config, accelerator, model, tokenizer, task, model_map, files)
+    writer = RunWriter(files.root, enabled=accelerator.is_main_process)
+    ctx = LoopContext(config, accelerator, model, tokenizer, task, model_map, writer,
+                      rebuild_starting_model=lambda: load_starting_model(
+                          config, task.head, task.num_labels(data), labels=data.labels)[0])
 
-    files.root.mkdir(parents=True, exist_ok=True)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     run_info = {
         "schema_version": SCHEMA_VERSION, "config": config.to_dict(), "seed": config.seed,
@@ -221,16 +200,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         start_step, best, losses_since_eval = saved["step"], saved["best"], saved["losses_since_eval"]
         timers = saved["timers"]
         policy.load_state_dict(saved["policy"])
-        if accelerator.is_main_process:
-            # drop what was logged after the checkpoint: those updates are about to be redone
-            for path in (files.steps, files.metrics, files.cka):
-                if path.is_file():
-                    truncate_jsonl(path, [r for r in read_jsonl(path) if r["step"] <= start_step])
-    elif accelerator.is_main_process:
-        for path in (files.steps, files.metrics, files.cka):
-            path.unlink(missing_ok=True)
-        atomic_write_json(files.config, run_info)
-        atomic_write_text(files.param_groups, _param_groups_csv(group_names))
+        # drop what was logged after the checkpoint: those updates are about to be redone
+        writer.resume_at(start_step)
+    else:
+        writer.start(run_info)
+        writer.write_param_groups(group_names)
     for callback in callbacks:
         callback.on_train_begin(ctx, start_step)
 
@@ -246,8 +220,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         is_best = best is None or record[key] > best[key]
         if is_best:
             best = record
-        if accelerator.is_main_process:
-            append_jsonl(files.metrics, record)
+        writer.append("metrics", record)
         if is_best and config.save_best:
             save_model(accelerator, model, tokenizer, files.best_checkpoint)
         for callback in callbacks:
@@ -280,7 +253,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         # the policy sees update t's loss before update t is applied (SPEC: K at t uses L_t)
         scales, policy_fields = policy.scales(step, loss)
         for group in optimizer.param_groups:
-            group["lr_scale"] = scales.get(group["name"].split("/")[0], 1.0)
+            group["lr_scale"] = scales.get(group["set"], 1.0)
         factor = linear_schedule_factor(step, total_steps, warmup_steps)
         rates = apply_learning_rates(optimizer, config.lr, factor)
         if config.max_grad_norm > 0:
@@ -288,11 +261,10 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses_since_eval.append(loss)
-        if accelerator.is_main_process:
-            record = {"step": step, "loss": loss, "lr": config.lr * factor}
-            if len(rates) > 1:
-                record["group_lr"] = rates
-            append_jsonl(files.steps, {**record, **policy_fields})
+        record = {"step": step, "loss": loss, "lr": config.lr * factor}
+        if len(rates) > 1:
+            record["group_lr"] = rates
+        writer.append("steps", {**record, **policy_fields})
         for callback in callbacks:
             callback.on_step_end(ctx, step, loss, batch)
         bar.update(1)
@@ -316,10 +288,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
                "seed": config.seed, "steps": total_steps}
     if config.slowfast is not None:  # policies II and IV only act in phase 2: say how long it lasted
         summary["phase2_updates"] = sum(record.get("phase") == 2 for record in read_jsonl(files.steps))
-    if accelerator.is_main_process:
-        atomic_write_json(files.summary, summary)
-        if files.last_checkpoint.exists():
-            shutil.rmtree(files.last_checkpoint)
+    writer.write_summary(summary)
+    if accelerator.is_main_process and files.last_checkpoint.exists():
+        shutil.rmtree(files.last_checkpoint)
     for callback in callbacks:
         callback.on_train_end(ctx, summary)
     return summary

@@ -9,15 +9,10 @@ Context:
     the task needs to reshape, are sped up.
 
 Method:
-    Feed :meth:`SlowFastPolicy.step` the training loss L_t of every update t (1-based). With
-    w = ``window`` (100), once t ≥ 2w
-
-        m_recent = mean(L_{t−w+1..t}),   m_prev = mean(L_{t−2w+1..t−w}),   φ_t = m_recent / m_prev.
-
-    Update t is in P1 iff t < 2w or m_prev − m_recent > ``threshold`` (0.1): the mean loss fell by
-    more than the threshold over the last window. ``phase_mode="per-step"`` (default, as the
-    paper writes it) tests this at every update, so a run can return to P1; ``"latch"`` stays in
-    P2 once there. R(φ) = max(1 − φ^r, 0). The learning-rate multiplier K of each weight set is
+    Feed :meth:`SlowFastPolicy.step` the training loss L_t of every update t (1-based). The phase
+    (P1 or P2) and φ_t = m_recent / m_prev come from :mod:`xlingual_probe.phases` (``window`` w =
+    100, ``threshold`` 0.1, ``phase_mode`` per-step or latch). R(φ) = max(1 − φ^r, 0). The
+    learning-rate multiplier K of each weight set is
 
     ========  =================  ===================
     set       P1                 P2
@@ -28,11 +23,15 @@ Method:
     V_II      1 (policy III)     c2 (policy IV)
     ========  =================  ===================
 
-    S_II ⊆ S_I, so in P1 it gets policy I; V_II ⊆ V_I, so in P1 it gets policy III. A policy
-    that is switched off leaves its cell at 1: FS = policies I + II, FF = III + IV, slow-and-fast
-    = all four, and "policy IV off" (the paper's NER setting) drops IV. Policy III never changes
-    a number (it is the absence of a slow-down) but is recorded for the run's provenance. Phase
-    and φ are computed (and logged) whatever the policies, DF runs included.
+    S_II ⊆ S_I, so in P1 it gets policy I; V_II ⊆ V_I, so in P1 it gets policy III. Each set has
+    *roles*, the policies that act on it (:data:`DEFAULT_ROLES` gives the table above; the
+    paper's Table 8 variants, :data:`SWAPS`, move roles between sets), and one rule turns roles,
+    phase and φ into K (:func:`multiplier`): in P1 role I gives ``c1``; in P2 role II gives R(φ_t)
+    and role IV ``c2``; anything else 1. A policy that is switched off leaves its cells at 1:
+    FS = policies I + II, FF = III + IV, slow-and-fast = all four, and "policy IV off" (the
+    paper's NER setting) drops IV. Policy III never changes a number (it is the absence of a
+    slow-down) but is recorded for the run's provenance. Phase and φ are computed (and logged)
+    whatever the policies, DF runs included.
 
 Step indexing:
     The loop calls ``policy.step(loss_t)`` after update t's forward/backward has produced L_t and
@@ -41,44 +40,59 @@ Step indexing:
 
 Edge cases:
     Losses must be finite and ≥ 0 (cross-entropy); anything else raises ``ValueError``, since one
-    NaN would poison 2w updates of phase decisions. If m_prev = 0 the drop m_prev − m_recent ≤ 0,
-    so the update is in P2; φ is then defined as 1 when m_recent = 0 as well (a flat loss:
-    R = 0) and +inf otherwise (a rising loss: R = 0). Means use ``math.fsum`` so the numbers do
-    not depend on summation order: a replay from logged losses or a resumed run gives bit-identical K.
+    NaN would poison 2w updates of phase decisions. If m_prev = 0 the update is in P2 and φ is 1
+    (flat loss) or +inf (rising): R = 0 either way. A replay from logged losses or a resumed run
+    gives bit-identical K (see :mod:`xlingual_probe.phases`).
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from xlingual_probe.phases import PHASE_MODES, PhaseTracker
 from xlingual_probe.utils.errors import UserError
 
 __all__ = [
+    "DEFAULT_ROLES",
     "METHOD_POLICIES",
     "POLICIES",
+    "SWAPS",
     "WEIGHT_SETS",
     "PolicyState",
     "SlowFastConfig",
     "SlowFastConfigError",
     "SlowFastPolicy",
+    "multiplier",
     "multipliers_from_losses",
     "r_phi",
 ]
 
 WEIGHT_SETS: tuple[str, ...] = ("S_I", "S_II", "V_I", "V_II")
 POLICIES: tuple[str, ...] = ("I", "II", "III", "IV")
-# the paper's methods as policy sets; "policy IV off" is e.g. ("I", "II", "III")
+# the paper's methods as policy sets (the method names of `xprobe train`); "policy IV off" is e.g. ("I", "II", "III")
 METHOD_POLICIES: dict[str, tuple[str, ...]] = {
     "direct": (),
-    "fs": ("I", "II"),
-    "ff": ("III", "IV"),
+    "slow": ("I", "II"),
+    "fast": ("III", "IV"),
     "slowfast": POLICIES,
 }
-PHASE_MODES = ("per-step", "latch")
+# which policies act on which set: SPEC's table (S_II ⊆ S_I gets policy I in P1, V_II ⊆ V_I policy III)
+DEFAULT_ROLES: dict[str, frozenset[str]] = {
+    "S_I": frozenset({"I"}), "S_II": frozenset({"I", "II"}),
+    "V_I": frozenset({"III"}), "V_II": frozenset({"III", "IV"}),
+}
+# Table 8 of the paper: the roles each variant changes
+SWAPS: dict[str, dict[str, frozenset[str]]] = {
+    "only-S_I": {"S_I": frozenset({"I", "II"}), "S_II": frozenset({"I", "II"})},
+    "only-S_II": {"S_I": frozenset(), "S_II": frozenset({"I", "II"})},
+    "swap-S": {"S_I": frozenset({"II"}), "S_II": frozenset({"I", "II"})},
+    "only-V_I": {"V_I": frozenset({"III", "IV"}), "V_II": frozenset({"III", "IV"})},
+    "only-V_II": {"V_I": frozenset(), "V_II": frozenset({"III", "IV"})},
+    "swap-V": {"V_I": frozenset({"IV"}), "V_II": frozenset({"III", "IV"})},
+}
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -146,7 +160,7 @@ class SlowFastConfig:
 
     @classmethod
     def for_method(cls, method: str, policy_iv: bool = True, **overrides: Any) -> SlowFastConfig:
-        """The config of a named method (``direct``, ``fs``, ``ff``, ``slowfast``).
+        """The config of a named method (``direct``, ``slow`` = FS, ``fast`` = FF, ``slowfast``).
 
         Args:
             method: a key of ``METHOD_POLICIES``.
@@ -200,8 +214,31 @@ def r_phi(phi: float, r: float) -> float:
     return max(1.0 - phi**r, 0.0)
 
 
+def multiplier(config: SlowFastConfig, roles: frozenset[str], phase: int, r_value: float | None) -> float:
+    """K of a weight set with ``roles`` (the policies acting on it) in ``phase``; only enabled policies act.
+
+    >>> multiplier(SlowFastConfig(), DEFAULT_ROLES["S_II"], 2, 0.5), multiplier(SlowFastConfig(), DEFAULT_ROLES["V_II"], 2, 0.5)
+    (0.5, 10.0)
+    """
+    on = set(config.policies)
+    if phase == 1:
+        return float(config.c1) if "I" in roles and "I" in on else 1.0
+    if "II" in roles and "II" in on:
+        # phase 2 only exists from t = 2·window on, where R(phi) is defined
+        assert r_value is not None
+        return r_value
+    if "IV" in roles and "IV" in on:
+        return float(config.c2)
+    return 1.0
+
+
 class SlowFastPolicy:
     """Turns the stream of training losses into per-set learning-rate multipliers.
+
+    Args:
+        config: the hyper-parameters and enabled policies.
+        roles: the policies acting on each set (default :data:`DEFAULT_ROLES`; a Table-8 variant
+            updates it with :data:`SWAPS`).
 
     The policy never touches the optimizer: the loop maps each weight set's K onto the ``lr_scale``
     of its parameter groups. Only the last 2·window losses are kept.
@@ -214,16 +251,15 @@ class SlowFastPolicy:
     (7, 1.0, {'S_I': 1.0, 'S_II': 0.0, 'V_I': 1.0, 'V_II': 10.0})
     """
 
-    def __init__(self, config: SlowFastConfig | None = None):
+    def __init__(self, config: SlowFastConfig | None = None, roles: Mapping[str, frozenset[str]] | None = None):
         self.config = config if config is not None else SlowFastConfig()
-        self._losses: deque[float] = deque(maxlen=2 * self.config.window)
-        self._t = 0
-        self._latched_p2 = False
+        self.roles = dict(DEFAULT_ROLES if roles is None else roles)
+        self._phases = PhaseTracker(self.config.window, self.config.threshold, self.config.phase_mode)
 
     @property
     def t(self) -> int:
         """The number of updates seen so far (the ``step`` of the last state returned)."""
-        return self._t
+        return self._phases.t
 
     def step(self, loss: float, t: int | None = None) -> PolicyState:
         """Record L_t and return the multipliers for update t.
@@ -239,86 +275,15 @@ class SlowFastPolicy:
         Raises:
             ValueError: a negative or non-finite loss, or ``t`` out of step.
         """
-        loss = float(loss)
-        if not math.isfinite(loss) or loss < 0:
-            raise ValueError(f"update {self._t + 1}: the loss must be finite and >= 0; got {loss!r}")
-        if t is not None and t != self._t + 1:
-            raise ValueError(f"the policy expected update {self._t + 1} but the loop is at update {t}")
-        self._t += 1
-        self._losses.append(loss)
-        cfg = self.config
-
-        m_recent = m_prev = phi = r_value = None
-        in_p1 = True
-        if len(self._losses) == 2 * cfg.window:
-            history = list(self._losses)
-            m_prev = math.fsum(history[: cfg.window]) / cfg.window
-            m_recent = math.fsum(history[cfg.window :]) / cfg.window
-            if m_prev > 0:
-                phi = m_recent / m_prev
-            else:
-                # losses are >= 0, so m_prev == 0 means a flat (phi = 1) or rising (inf) loss
-                phi = 1.0 if m_recent == 0 else math.inf
-            r_value = r_phi(phi, cfg.r)
-            in_p1 = m_prev - m_recent > cfg.threshold and not self._latched_p2
-            if not in_p1 and cfg.phase_mode == "latch":
-                self._latched_p2 = True
-        phase = 1 if in_p1 else 2
-        return PolicyState(
-            step=self._t,
-            loss=loss,
-            phase=phase,
-            m_recent=m_recent,
-            m_prev=m_prev,
-            phi=phi,
-            r_phi=r_value,
-            K=self._multipliers(phase, r_value),
-        )
-
-    def scales(self, step: int, loss: float) -> tuple[dict[str, float], dict[str, Any]]:
-        """:meth:`step` in the shape of the loop's ``LRPolicy.scales``: K per set, plus log fields.
-
-        The extra fields (``phase``, ``phi``, ``r_phi``, ``m_recent``, ``m_prev``) go to
-        ``steps.jsonl`` next to the loss and the K of each set.
-
-        >>> k, extra = SlowFastPolicy().scales(1, 2.3)
-        >>> k["S_I"], extra["phase"], extra["phi"]
-        (0.01, 1, None)
-        """
-        state = self.step(loss, t=step)
-        extra = {
-            "phase": state.phase,
-            "phi": state.phi,
-            "r_phi": state.r_phi,
-            "m_recent": state.m_recent,
-            "m_prev": state.m_prev,
-        }
-        return state.K, extra
-
-    def _multipliers(self, phase: int, r_value: float | None) -> dict[str, float]:
-        cfg, on = self.config, set(self.config.policies)
-        k = dict.fromkeys(WEIGHT_SETS, 1.0)
-        if phase == 1:
-            if "I" in on:
-                k["S_I"] = k["S_II"] = float(cfg.c1)
-            # policy III: V_I (and V_II inside it) keep K = 1
-        else:
-            if "II" in on:
-                # phase 2 only exists from t = 2·window on, where R(phi) is defined
-                assert r_value is not None
-                k["S_II"] = r_value
-            if "IV" in on:
-                k["V_II"] = float(cfg.c2)
-        return k
+        phase = self._phases.update(loss, t)
+        r_value = None if phase.phi is None else r_phi(phase.phi, self.config.r)
+        k = {name: multiplier(self.config, self.roles[name], phase.phase, r_value) for name in WEIGHT_SETS}
+        return PolicyState(step=phase.step, loss=phase.loss, phase=phase.phase, m_recent=phase.m_recent,
+                           m_prev=phase.m_prev, phi=phase.phi, r_phi=r_value, K=k)
 
     def state_dict(self) -> dict[str, Any]:
         """The loss history and counters (JSON-ready) needed to resume with identical K."""
-        return {
-            "t": self._t,
-            "losses": list(self._losses),
-            "latched_p2": self._latched_p2,
-            "config": asdict(self.config),
-        }
+        return {**self._phases.state_dict(), "config": asdict(self.config)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict`; the config must be the one the state was saved with.
@@ -333,13 +298,7 @@ class SlowFastPolicy:
                 f"cannot resume: the policy state was saved with {saved}, "
                 f"but this run uses {asdict(self.config)}"
             )
-        losses = [float(v) for v in state["losses"]]
-        t = int(state["t"])
-        if len(losses) > 2 * self.config.window or len(losses) != min(t, 2 * self.config.window):
-            raise ValueError(f"malformed policy state: {len(losses)} losses kept after {t} updates")
-        self._t = t
-        self._losses = deque(losses, maxlen=2 * self.config.window)
-        self._latched_p2 = bool(state["latched_p2"])
+        self._phases.load_state_dict(state)
 
 
 def multipliers_from_losses(losses: Iterable[float], config: SlowFastConfig) -> list[PolicyState]:

@@ -6,12 +6,11 @@ the policy hyper-parameters of :class:`~xlingual_probe.training.policies.SlowFas
 policies (FS = I+II, FF = III+IV, slow-and-fast = all) and an optional ``swap`` (the paper's Table 8).
 
 The optimizer sees four disjoint groups, ``S_I`` = S_I∖S_II, ``S_II``, ``V_I`` = V_I∖V_II and ``V_II``
-(plus ``rest``), and each group carries *roles*: the policies that act on it. With the default
-roles (S_I∖S_II: I; S_II: I, II; V_I∖V_II: III; V_II: III, IV) the multipliers are exactly SPEC's
-table. In phase P1 a group with role I gets ``c1``; in P2 a group with role II gets R(φ_t), one with
-role IV gets ``c2``; everything else (embeddings and head included) gets 1. Policy III is the absence
-of a slow-down, so it never changes a number: this is why ``only-V_II`` equals the default and
-``swap-V`` equals ``only-V_I`` numerically (the run still records which was asked for).
+(plus ``rest``); each group's K comes from :class:`~xlingual_probe.training.policies.SlowFastPolicy`
+with the roles of :data:`~xlingual_probe.training.policies.DEFAULT_ROLES`, updated by the swap's
+:data:`~xlingual_probe.training.policies.SWAPS`. Policy III is the absence of a slow-down, so it
+never changes a number: this is why ``only-V_II`` equals the default and ``swap-V`` equals
+``only-V_I`` numerically (the run still records which was asked for).
 """
 
 from __future__ import annotations
@@ -21,25 +20,18 @@ from typing import Any
 import torch
 
 from xlingual_probe.models.units import resolve_units
-from xlingual_probe.training.policies import SlowFastConfig, SlowFastPolicy
+from xlingual_probe.training.policies import (
+    DEFAULT_ROLES,
+    METHOD_POLICIES,
+    SWAPS,
+    WEIGHT_SETS,
+    SlowFastConfig,
+    SlowFastPolicy,
+)
 from xlingual_probe.utils.errors import UserError
 
-SETS = ("S_I", "S_II", "V_I", "V_II")
-DEFAULT_ROLES: dict[str, frozenset[str]] = {
-    "S_I": frozenset({"I"}), "S_II": frozenset({"I", "II"}),
-    "V_I": frozenset({"III"}), "V_II": frozenset({"III", "IV"}),
-}
-# Table 8 of the paper: which policies act on which part of each set
-SWAPS: dict[str, dict[str, frozenset[str]]] = {
-    "only-S_I": {"S_I": frozenset({"I", "II"}), "S_II": frozenset({"I", "II"})},
-    "only-S_II": {"S_I": frozenset(), "S_II": frozenset({"I", "II"})},
-    "swap-S": {"S_I": frozenset({"II"}), "S_II": frozenset({"I", "II"})},
-    "only-V_I": {"V_I": frozenset({"III", "IV"}), "V_II": frozenset({"III", "IV"})},
-    "only-V_II": {"V_I": frozenset(), "V_II": frozenset({"III", "IV"})},
-    "swap-V": {"V_I": frozenset({"IV"}), "V_II": frozenset({"III", "IV"})},
-}
-# CLI method names -> the policy engine's method keys
-METHODS = {"slowfast": "slowfast", "slow": "fs", "fast": "ff"}
+# the fine-tuning methods that take weight sets (`xprobe train slow|fast|slowfast`)
+POLICY_METHODS = tuple(m for m, policies in METHOD_POLICIES.items() if policies)
 
 
 def slowfast_settings(method: str, sets: dict[str, str | None], *, policy_iv: bool = True, swap: str | None = None,
@@ -50,13 +42,13 @@ def slowfast_settings(method: str, sets: dict[str, str | None], *, policy_iv: bo
     >>> s["policies"], s["c1"], s["swap"]
     (['I', 'II'], 0.01, None)
     """
-    if method not in METHODS:
-        raise UserError(f"unknown slow-and-fast method {method!r}; choose one of: {', '.join(METHODS)}")
+    if method not in POLICY_METHODS:
+        raise UserError(f"unknown slow-and-fast method {method!r}; choose one of: {', '.join(POLICY_METHODS)}")
     if swap is not None and swap not in SWAPS:
         raise UserError(f"unknown --swap {swap!r}; choose one of: {', '.join(SWAPS)}")
-    config = SlowFastConfig.for_method(METHODS[method], policy_iv=policy_iv, **hyper)
+    config = SlowFastConfig.for_method(method, policy_iv=policy_iv, **hyper)
     return {**{k: v for k, v in vars(config).items() if k != "policies"}, "policies": list(config.policies),
-            "sets": {name: sets.get(name) or None for name in SETS}, "swap": swap}
+            "sets": {name: sets.get(name) or None for name in WEIGHT_SETS}, "swap": swap}
 
 
 def phase_warning(summary: dict[str, Any]) -> str | None:
@@ -75,9 +67,8 @@ class SlowFastLRPolicy:
     def __init__(self, settings: dict[str, Any]):
         hyper = {k: settings[k] for k in ("c1", "c2", "r", "window", "threshold", "phase_mode")}
         self.config = SlowFastConfig(policies=tuple(settings["policies"]), **hyper)
-        self.engine = SlowFastPolicy(self.config)
+        self.engine = SlowFastPolicy(self.config, roles={**DEFAULT_ROLES, **SWAPS.get(settings.get("swap") or "", {})})
         self.units = settings["sets"]
-        self.roles = {**DEFAULT_ROLES, **SWAPS.get(settings.get("swap") or "", {})}
 
     def param_sets(self, model: torch.nn.Module, model_map: Any) -> dict[str, list[str]]:
         """The four disjoint groups S_I∖S_II, S_II, V_I∖V_II, V_II (parameter names)."""
@@ -93,25 +84,12 @@ class SlowFastLRPolicy:
                  "V_I": full["V_I"] - full["V_II"], "V_II": full["V_II"]}
         return {name: [p for p in order if p in members] for name, members in parts.items()}
 
-    def multiplier(self, roles: frozenset[str], phase: int, r_phi: float | None) -> float:
-        """K of a group with ``roles`` in ``phase`` (enabled policies only)."""
-        on = set(self.config.policies)
-        if phase == 1:
-            return self.config.c1 if "I" in roles and "I" in on else 1.0
-        if "II" in roles and "II" in on:
-            return float(r_phi)
-        if "IV" in roles and "IV" in on:
-            return self.config.c2
-        return 1.0
-
     def scales(self, step: int, loss: float) -> tuple[dict[str, float], dict[str, Any]]:
         state = self.engine.step(loss, t=step)
-        k = {name: self.multiplier(self.roles[name], state.phase, state.r_phi) for name in SETS}
-        return k, {"phase": state.phase, "phi": state.phi, "K": k}
+        return state.K, {"phase": state.phase, "phi": state.phi, "K": state.K}
 
     def state_dict(self) -> dict[str, Any]:
         return self.engine.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.engine.load_state_dict(state)
-

@@ -1,7 +1,8 @@
 """The fine-tuning methods by name, and the TrainConfig values that make each one.
 
 ``direct`` (DF), ``noisytune``, ``slow`` (FS: policies I + II), ``fast`` (FF: III + IV) and
-``slowfast`` (all four); a policy method may carry a Table-8 variant after a colon
+``slowfast`` (all four); the paper's abbreviations ``df``, ``fs`` and ``ff`` are accepted for the
+first, third and fourth. A policy method may carry a Table-8 variant after a colon
 (``slowfast:swap-S``). The policy methods need weight sets: :func:`resolve_sets` turns ``--sets``
 (``paper``, ``auto`` or a selection file) into a selection, shared by every run of a comparison.
 
@@ -17,22 +18,41 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xlingual_probe.training.slowfast import METHODS as POLICY_METHODS
-from xlingual_probe.training.slowfast import slowfast_settings
+from xlingual_probe.experiments.auto_selection import auto_selection
+from xlingual_probe.experiments.executor import Executor
+from xlingual_probe.models.units import count_layers
+from xlingual_probe.selection import resolve_selection
+from xlingual_probe.training.policies import SWAPS
+from xlingual_probe.training.slowfast import POLICY_METHODS, slowfast_settings
 from xlingual_probe.utils.errors import UserError
 
-METHODS = ("direct", "noisytune", "slow", "fast", "slowfast")
+METHODS = ("direct", "noisytune", *POLICY_METHODS)
+ALIASES = {"df": "direct", "fs": "slow", "ff": "fast"}  # the paper's names
 NOISE_LAMBDA = 0.15  # NoisyTune's λ (SPEC)
 
 
 def split_method(method: str) -> tuple[str, str | None]:
-    """``"slowfast:swap-S"`` → ``("slowfast", "swap-S")``; checks the name."""
-    base, _, swap = method.partition(":")
+    """``"slowfast:swap-S"`` → ``("slowfast", "swap-S")``, ``"fs"`` → ``("slow", None)``; checks the names.
+
+    Raises:
+        UserError: an unknown method or variant, or a variant on a method without weight sets.
+    """
+    base, _, swap = method.strip().partition(":")
+    base = ALIASES.get(base, base)
     if base not in METHODS:
-        raise UserError(f"unknown method {base!r}; choose one of: {', '.join(METHODS)}")
+        raise UserError(f"unknown method {base!r}; choose one of: {', '.join(METHODS)} "
+                        f"(or {', '.join(ALIASES)})")
     if swap and base not in POLICY_METHODS:
         raise UserError(f"{method!r}: only {', '.join(POLICY_METHODS)} take a Table-8 variant")
+    if swap and swap not in SWAPS:
+        raise UserError(f"unknown variant {method!r}: use <method>:<swap> with swap in {', '.join(SWAPS)}")
     return base, swap or None
+
+
+def canonical_method(method: str) -> str:
+    """The method's full name (aliases resolved): ``"fs"`` → ``"slow"``, ``"ff:swap-V"`` → ``"fast:swap-V"``."""
+    base, swap = split_method(method)
+    return f"{base}:{swap}" if swap else base
 
 
 def needs_sets(methods: list[str]) -> bool:
@@ -40,15 +60,15 @@ def needs_sets(methods: list[str]) -> bool:
 
 
 def resolve_sets(spec: str, train_values: dict[str, Any], seeds: list[int], auto_dir: str | Path, *,
-                 num_layers: int | None = None, show_progress: bool = False) -> dict[str, Any]:
-    """The selection named by ``--sets``: ``paper``, a selection file, or ``auto`` (sweep + CKA in ``auto_dir``)."""
-    from xlingual_probe.models.units import count_layers
-    from xlingual_probe.selection import auto_selection, resolve_selection
-
+                 num_layers: int | None = None, executor: Executor | None = None,
+                 show_progress: bool = False) -> dict[str, Any]:
+    """The selection named by ``--sets``: ``paper``, a selection file, or ``auto`` (sweep + CKA in ``auto_dir``,
+    run by ``executor``)."""
     if num_layers is None:
         num_layers = count_layers(train_values["model"], bool(train_values.get("trust_remote_code")))
     if spec == "auto":
-        return auto_selection(train_values, seeds, auto_dir, num_layers=num_layers, show_progress=show_progress)
+        return auto_selection(train_values, seeds, auto_dir, num_layers=num_layers, executor=executor,
+                              show_progress=show_progress)
     return resolve_selection(spec, num_layers)
 
 
@@ -65,7 +85,7 @@ def method_values(method: str, selection: dict[str, Any] | None, *, noise_lambda
         policy_iv: ``auto`` (the selection's decision), ``on`` or ``off``.
     """
     base, swap = split_method(method)
-    values: dict[str, Any] = {"method": method, "noise_lambda": 0.0, "slowfast": None}
+    values: dict[str, Any] = {"method": canonical_method(method), "noise_lambda": 0.0, "slowfast": None}
     if base == "noisytune":
         values["noise_lambda"] = noise_lambda
     elif base in POLICY_METHODS:

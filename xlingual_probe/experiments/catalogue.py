@@ -36,15 +36,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xlingual_probe.models.units import parse_layers, split_unit
+from xlingual_probe.runs import BASELINE
 from xlingual_probe.utils.errors import UserError
 
-BASELINE = "baseline"
 GROUP_COMPONENTS = ("all", "attention", "ffn")
 
 
 @dataclass(frozen=True)
 class ExperimentSettings:
-    """The knobs of the experiment families (see :class:`~xlingual_probe.probes.sweep.SweepConfig`)."""
+    """The knobs of the experiment families (see :class:`~xlingual_probe.experiments.sweep.SweepConfig`)."""
 
     layers: str = "all"
     include_embeddings: bool = False

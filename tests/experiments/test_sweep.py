@@ -9,8 +9,9 @@ import typer
 from typer.testing import CliRunner
 
 from xlingual_probe.commands.probe_layers import probe_layers_command
-from xlingual_probe.probes.executor import SequentialExecutor
-from xlingual_probe.probes.sweep import RESULT_COLUMNS, SweepConfig, config_key, plan_sweep, run_sweep
+from xlingual_probe.experiments.executor import SequentialExecutor
+from xlingual_probe.experiments.sweep import SweepConfig, config_key, plan_sweep, run_sweep
+from xlingual_probe.runs import RESULT_COLUMNS
 from xlingual_probe.training import Callback
 from xlingual_probe.utils import UserError, read_json, read_jsonl
 
@@ -202,7 +203,7 @@ def hand_made_results():
 
 
 def test_summary_table_mean_std_and_delta():
-    from xlingual_probe.probes.sweep import format_sweep_summary, sweep_summary_table
+    from xlingual_probe.experiments.sweep import format_sweep_summary, sweep_summary_table
 
     results = hand_made_results()
     numbers = sweep_summary_table(results).set_index("label")

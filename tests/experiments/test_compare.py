@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from xlingual_probe.commands.compare import compare_command
-from xlingual_probe.compare import (
+from xlingual_probe.experiments.compare import (
     CompareConfig,
     compare_methods,
     comparison_tables,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xlingual_probe.demo import DemoConfig, run_demo, slowfast_equals_df_note
+from xlingual_probe.experiments.demo import DemoConfig, run_demo, slowfast_equals_df_note
 
 TINY_TRAIN = {"max_steps": 4, "eval_every": 2, "batch_size": 8, "lr": 1e-3, "train_size": 40, "eval_size": 12,
               "save_best": False, "save_every": 0}

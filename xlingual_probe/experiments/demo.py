@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xlingual_probe.compare import CompareConfig, compare_methods
+from xlingual_probe.experiments.auto_selection import auto_selection
+from xlingual_probe.experiments.compare import CompareConfig, compare_methods
 from xlingual_probe.plots.curves import plot_cka_curves, plot_gap_curves
-from xlingual_probe.selection import auto_selection
+from xlingual_probe.synthetic import resolve_synthetic_model
 from xlingual_probe.utils.io import atomic_write_text
 
 
@@ -52,8 +53,6 @@ class DemoConfig:
 
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progress: bool = True) -> Path:
     """Run every step of the demo and write ``report.md``; returns its path."""
-    from xlingual_probe.synthetic import resolve_synthetic_model
-
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}

@@ -43,11 +43,17 @@ from typing import Any
 
 import pandas as pd
 
-from xlingual_probe.methods import method_values, needs_sets, resolve_sets, selection_record, split_method
-from xlingual_probe.probes.sweep import markdown_table
+from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
+from xlingual_probe.experiments.methods import (
+    canonical_method,
+    method_values,
+    needs_sets,
+    resolve_sets,
+    selection_record,
+)
+from xlingual_probe.reporting import format_mean_std, markdown_table
 from xlingual_probe.runs import RunFiles
-from xlingual_probe.training.config import check_seeds
-from xlingual_probe.training.slowfast import SWAPS, phase_warning
+from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -55,7 +61,6 @@ __all__ = ["CompareConfig", "ComparisonResult", "compare_methods", "comparison_t
            "parse_methods", "run_scores"]
 
 REFERENCE = "direct"
-ALIASES = {"df": "direct", "fs": "slow", "ff": "fast"}
 SCORES = ("source", "target_mean", "overall", "gap")
 
 
@@ -71,11 +76,7 @@ def parse_methods(text: str | list[str]) -> list[str]:
     names = [n.strip() for part in ([text] if isinstance(text, str) else text) for n in part.split(",")]
     out = [REFERENCE]
     for name in filter(None, names):
-        base, _, swap = name.partition(":")
-        full = f"{ALIASES.get(base, base)}:{swap}" if swap else ALIASES.get(base, base)
-        _, swap = split_method(full)
-        if swap and swap not in SWAPS:
-            raise UserError(f"unknown variant {name!r}: use slowfast:<swap> with swap in {', '.join(SWAPS)}")
+        full = canonical_method(name)
         if full not in out:
             out.append(full)
     return out
@@ -222,22 +223,17 @@ def comparison_tables(scores: pd.DataFrame, languages: pd.DataFrame, reference: 
     return pd.DataFrame(rows), pd.DataFrame(lang_rows, columns=["method", "lang", "seeds", "mean", "std"])
 
 
-def _ms(mean: float, std: float) -> str:
-    if mean is None or math.isnan(mean):
-        return "n/a"
-    return f"{mean:.2f} ± " + ("n/a" if std is None or math.isnan(std) else f"{std:.2f}")
-
-
 def comparison_markdown(table: pd.DataFrame, languages: pd.DataFrame, header: str, alpha: float) -> str:
     """``comparison.md``: the Table 2/4 shape (mean ± std), the paired test, and the per-language table."""
     main = pd.DataFrame([{
-        "method": r["method"], "seeds": r["seeds"], "source": _ms(r["source_mean"], r["source_std"]),
-        "target mean": _ms(r["target_mean_mean"], r["target_mean_std"]),
-        "overall": _ms(r["overall_mean"], r["overall_std"]), "gap": _ms(r["gap_mean"], r["gap_std"]),
+        "method": r["method"], "seeds": r["seeds"], "source": format_mean_std(r["source_mean"], r["source_std"]),
+        "target mean": format_mean_std(r["target_mean_mean"], r["target_mean_std"]),
+        "overall": format_mean_std(r["overall_mean"], r["overall_std"]),
+        "gap": format_mean_std(r["gap_mean"], r["gap_std"]),
         "Δ overall vs DF": "—" if r["method"] == REFERENCE or math.isnan(r["overall_diff"]) else f"{r['overall_diff']:+.2f}",
         "p (paired t)": "n/a" if math.isnan(r["p"]) else f"{r['p']:.3g}",
         f"> noise (p < {alpha:g})": r["significant"]} for _, r in table.iterrows()])
-    wide = languages.assign(text=[_ms(m, s) for m, s in zip(languages["mean"], languages["std"])])
+    wide = languages.assign(text=[format_mean_std(m, s) for m, s in zip(languages["mean"], languages["std"])])
     order = list(dict.fromkeys(languages["lang"]))
     per_lang = wide.pivot(index="method", columns="lang", values="text").reindex(
         index=list(table["method"]), columns=order).reset_index()
@@ -246,15 +242,16 @@ def comparison_markdown(table: pd.DataFrame, languages: pd.DataFrame, header: st
             f"## Per language (mean ± std over seeds)\n\n{markdown_table(per_lang)}\n")
 
 
-def compare_methods(config: CompareConfig, *, num_layers: int | None = None, show_progress: bool = False,
-                    log=None) -> ComparisonResult:
+def compare_methods(config: CompareConfig, *, num_layers: int | None = None, executor: Executor | None = None,
+                    show_progress: bool = False, log=None) -> ComparisonResult:
     """Run every method × seed (reusing finished runs), then write and return the comparison tables.
 
     Args:
         config: the comparison.
         num_layers: the model's layer count (default: read from its config; needed for the sets).
+        executor: how the runs are carried out (default: one after the other in this process).
         show_progress: progress bars.
-        log: where one line per finished run goes (default: nowhere).
+        log: where one line per finished run goes (default: ``tqdm.write``).
 
     Returns:
         The tables, the selection used (``None`` without policy methods) and the paths written.
@@ -262,38 +259,32 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, sho
     Raises:
         UserError: bad options, or a run directory made with other options.
     """
-    from xlingual_probe.training import TrainConfig, train
-
     out = Path(config.out)
+    executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
     selection = None
     if needs_sets(config.methods):
         selection = resolve_sets(config.sets, config.train, config.seeds, out / "auto", num_layers=num_layers,
-                                 show_progress=show_progress)
+                                 executor=executor, show_progress=show_progress)
     if selection is not None:
         atomic_write_json(out / "selection.json", selection)
-    run_dirs: dict[str, list[tuple[int, Path]]] = {}
-    plan = []
+    jobs = []
     for method in config.methods:
         values = {**config.train, **method_values(method, selection, noise_lambda=config.noise_lambda,
                                                   policy=config.policy, policy_iv=config.policy_iv)}
+        extra = None if values["slowfast"] is None else {"selection": selection_record(selection)}
         for seed in config.seeds:
             run_dir = out / method_dir(method) / f"seed-{seed}"
-            train_config = TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)})
-            plan.append((method, seed, train_config))
+            jobs.append(RunJob(TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)}),
+                               label=method, extra_config=extra))
     atomic_write_json(out / "compare.json", {
         "schema_version": 1, "options": {k: v for k, v in asdict(config).items() if k != "train"},
         "train": config.train,
         "selection": selection_record(selection),
         "runs": {m: [str(out / method_dir(m) / f"seed-{s}") for s in config.seeds] for m in config.methods}})
-    for method, seed, train_config in plan:
-        extra = None if train_config.slowfast is None else {"selection": selection_record(selection)}
-        summary = train(train_config, resume=True, show_progress=show_progress, extra_config=extra)
-        run_dirs.setdefault(method, []).append((seed, Path(train_config.out)))
-        if log is not None:
-            record = summary[config.which]
-            log(f"{method} seed {seed}: overall {record['overall']:.2f}")
-            if (warning := phase_warning(summary)) is not None:
-                log(warning)
+    executor.run(jobs)
+    run_dirs: dict[str, list[tuple[int, Path]]] = {}
+    for job in jobs:
+        run_dirs.setdefault(job.label, []).append((job.seed, job.run_dir))
     scores, languages = run_scores(run_dirs, config.which)
     table, lang_table = comparison_tables(scores, languages, REFERENCE, config.alpha)
     model, task = config.train.get("model"), config.train.get("task")

@@ -8,6 +8,10 @@ request) exists in every language and is parallel across languages. ``train_size
 set how many examples are generated (defaults from the :class:`WorldConfig`), and ``langs``,
 ``source_lang`` and ``few_shot`` work as for the real benchmarks.
 
+With a synthetic model (a preset name, or a checkpoint folder with its ``world.json``),
+:meth:`~SyntheticTaskMixin.for_model` returns the task over that model's own world; any other model
+gets the default world.
+
 >>> from xlingual_probe.tasks import get_task
 >>> data = get_task("synthetic-nli").load(DataOptions(train_size=30, eval_size=6, langs=["n1"]))
 >>> list(data.eval), len(data.train), data.labels
@@ -23,6 +27,7 @@ import datasets
 
 from xlingual_probe.synthetic.examples import NER_LABELS, NLI_LABELS, ner_examples, nli_examples, qa_examples
 from xlingual_probe.synthetic.presets import get_preset
+from xlingual_probe.synthetic.pretrain import world_of_model
 from xlingual_probe.synthetic.world import DEFAULT_LANGUAGES, World, WorldConfig, build_world
 from xlingual_probe.tasks._base import TASKS, DataOptions, TaskData, finish_task_data, resolve_languages
 from xlingual_probe.tasks.classification import SentenceClassificationTask
@@ -55,6 +60,11 @@ class SyntheticTaskMixin:
         self.eval_split = eval_split
         self._world: World | None = None
 
+    def for_model(self, model: str):
+        """This task over ``model``'s own world when it is a synthetic model, else itself."""
+        world = world_of_model(model)
+        return self if world is None else type(self)(config=world, eval_split=self.eval_split)
+
     @property
     def world(self) -> World:
         if self._world is None:
@@ -75,10 +85,7 @@ class SyntheticTaskMixin:
         train = datasets.Dataset.from_list(gen(world, "train", n_train, opts.source_lang), features=features)
         eval_sets = {lang: datasets.Dataset.from_list(gen(world, self.eval_split, n_eval, lang), features=features)
                      for lang in langs}
-        data = finish_task_data(train, eval_sets, opts, self.label_list)
-        data.info.update(synthetic_world=self.config.config_hash(), eval_split=self.eval_split,
-                         distances={spec.code: spec.mutation for spec in self.config.languages})
-        return data
+        return finish_task_data(train, eval_sets, opts, self.label_list)
 
 
 @TASKS.register("synthetic-nli")

@@ -4,10 +4,11 @@ Context:
     SPEC "Probes" 2 and 3: for each layer, re-initialise it / freeze it; for groups of layers,
     freeze / re-initialise their attention, feed-forward or whole blocks, fine-tune only the last k
     layers, or raise their learning rate ×10. Each change is compared with plain fine-tuning (DF)
-    over the same seeds. :mod:`~xlingual_probe.probes.experiments` lists what each experiment
+    over the same seeds. :mod:`~xlingual_probe.experiments.catalogue` lists what each experiment
     changes; this module turns experiments × seeds into jobs, runs them, and summarises them.
 
-The sweep directory::
+The sweep directory (its reading side, :func:`~xlingual_probe.runs.summarise_sweep`, is in
+:mod:`xlingual_probe.runs`)::
 
     sweep.json     written before any run: ``schema_version``, ``options`` (the SweepConfig without
                    ``train``), ``train`` (the shared training options), ``num_layers``, ``jobs``
@@ -35,19 +36,13 @@ from typing import Any
 
 import pandas as pd
 
+from xlingual_probe.experiments.catalogue import EXPERIMENTS, build_experiments, parse_experiments
+from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
-from xlingual_probe.probes.executor import Executor, SequentialExecutor
-from xlingual_probe.probes.experiments import BASELINE, EXPERIMENTS, build_experiments, parse_experiments
-from xlingual_probe.reporting import format_mean_std
-from xlingual_probe.runs import RunFiles
+from xlingual_probe.reporting import format_signed, format_values, markdown_table
+from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, summarise_sweep
 from xlingual_probe.training.config import TrainConfig, check_seeds
-from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
-
-SWEEP_SCHEMA_VERSION = 1
-METRICS = ("overall", "source", "target_mean", "gap")
-RESULT_COLUMNS = (["experiment", "label", "unit", "component", "seed", "run"]
-                  + [f"{w}_{k}" for w in ("best", "final") for k in ("step",) + METRICS])
 
 
 @dataclass
@@ -58,7 +53,7 @@ class SweepConfig:
         train: TrainConfig values shared by every run (``out`` and ``seed`` are set per job).
         out: the sweep directory.
         seeds: training seeds; every experiment and the baseline run once per seed.
-        experiments: experiment families (:data:`~xlingual_probe.probes.experiments.EXPERIMENTS`).
+        experiments: experiment families (:data:`~xlingual_probe.experiments.catalogue.EXPERIMENTS`).
         layers: layers of the per-layer experiments (unit syntax, e.g. ``all``, ``0-3``, ``top2``).
         include_embeddings: also re-initialise / freeze the embeddings as one more unit.
         bottom_set: the layer set of the group freeze / re-initialise experiments.
@@ -109,6 +104,10 @@ class SweepJob:
         return {"experiment": self.experiment, "label": self.label, "unit": self.unit,
                 "component": self.component, "seed": self.seed, "key": self.key,
                 "freeze": self.config.freeze, "reinit": self.config.reinit, "lr_scale": self.config.lr_scale}
+
+    def run_job(self, cka_probe: dict[str, Any] | None = None) -> RunJob:
+        """The fine-tuning run of this job (resumable; ``sweep`` recorded in its ``config.json``)."""
+        return RunJob(self.config, label=self.label, extra_config={"sweep": self.describe()}, cka_probe=cka_probe)
 
 
 def config_key(config: TrainConfig) -> str:
@@ -175,28 +174,6 @@ def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int)
     return path
 
 
-def summarise_sweep(sweep_dir: str | Path) -> pd.DataFrame:
-    """One row per finished job of ``sweep.json`` (:data:`RESULT_COLUMNS`; ``run`` relative to the sweep).
-
-    Unfinished jobs are left out, so the table can be read while (or after) a sweep is interrupted.
-    """
-    sweep_dir = Path(sweep_dir)
-    if not (sweep_dir / "sweep.json").is_file():
-        raise UserError(f"not a sweep directory (no sweep.json): {sweep_dir}")
-    rows = []
-    for job in read_json(sweep_dir / "sweep.json")["jobs"]:
-        files = RunFiles(sweep_dir / job["run"])
-        if not files.is_finished():
-            continue
-        summary = read_json(files.summary)
-        row = {k: job[k] for k in ("experiment", "label", "unit", "component", "seed", "run")}
-        for which in ("best", "final"):
-            for key in ("step",) + METRICS:
-                row[f"{which}_{key}"] = summary[which].get(key)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
-
-
 def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per experiment, and the difference of the means to the baseline.
 
@@ -222,10 +199,6 @@ def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _signed(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:+.2f}"
-
-
 def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
     """The summary as text: ``mean ± std`` of final/best overall and final gap, and Δ vs the baseline."""
     numbers = sweep_summary_table(results).set_index("label")
@@ -235,27 +208,14 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
         is_base = n["experiment"] == BASELINE
         rows.append({
             "experiment": label, "seeds": int(n["seeds"]),
-            "overall": format_mean_std(group["final_overall"]),
-            "Δ overall": "—" if is_base else _signed(n["final_overall_delta"]),
-            "gap": format_mean_std(pd.to_numeric(group["final_gap"], errors="coerce")),
-            "Δ gap": "—" if is_base else _signed(n["final_gap_delta"]),
-            "best overall": format_mean_std(group["best_overall"]),
-            "Δ best": "—" if is_base else _signed(n["best_overall_delta"]),
+            "overall": format_values(group["final_overall"]),
+            "Δ overall": "—" if is_base else format_signed(n["final_overall_delta"]),
+            "gap": format_values(group["final_gap"]),
+            "Δ gap": "—" if is_base else format_signed(n["final_gap_delta"]),
+            "best overall": format_values(group["best_overall"]),
+            "Δ best": "—" if is_base else format_signed(n["best_overall_delta"]),
         })
     return pd.DataFrame(rows)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table of ``frame`` (no index).
-
-    >>> print(markdown_table(pd.DataFrame({"a": [1], "b": ["x"]})))
-    | a | b |
-    |---|---|
-    | 1 | x |
-    """
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
@@ -279,7 +239,8 @@ def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
 
 
 def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_layers: int | None = None,
-              show_progress: bool = True) -> pd.DataFrame:
+              show_progress: bool = True, cka_probe: dict[str, Any] | None = None,
+              cka_seeds: list[int] | None = None) -> pd.DataFrame:
     """Plan, run (or finish) and summarise a layer sweep in ``config.out``.
 
     Safe to repeat: finished runs are reused and unfinished ones resumed, so after Ctrl-C (which
@@ -290,15 +251,26 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
         executor: how the jobs run (default: :class:`SequentialExecutor`).
         num_layers: the model's layer count (default: read from the model's config).
         show_progress: progress bars.
+        cka_probe: CKA probe options (a dict of :class:`~xlingual_probe.probes.cka_probe.CKAProbeConfig`)
+            for the baseline (DF) runs of ``cka_seeds`` (default: every seed); ``None`` = no probe.
 
     Returns:
-        The results table (one row per job, :data:`RESULT_COLUMNS`); the report files are written.
+        The results table (one row per job, :data:`~xlingual_probe.runs.RESULT_COLUMNS`); the report
+        files are written.
     """
     if num_layers is None:
         num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
     jobs = plan_sweep(config, num_layers)
     write_sweep_plan(config, jobs, num_layers)
+    probed = set(config.seeds if cka_seeds is None else cka_seeds) if cka_probe is not None else set()
+    run_jobs, seen = [], set()
+    for job in jobs:
+        if job.key in seen:  # the baseline is shared by every experiment of its seed: one run
+            continue
+        seen.add(job.key)
+        with_cka = job.experiment == BASELINE and job.seed in probed
+        run_jobs.append(job.run_job(cka_probe if with_cka else None))
     executor = executor or SequentialExecutor(show_progress=show_progress)
-    executor.run(jobs)
+    executor.run(run_jobs)
     write_sweep_reports(config.out)
     return summarise_sweep(config.out)

@@ -4,7 +4,8 @@ import typer
 from typer.testing import CliRunner
 
 from xlingual_probe.commands.select import select_command
-from xlingual_probe.selection import auto_selection, check_sets
+from xlingual_probe.experiments.auto_selection import auto_selection
+from xlingual_probe.selection import check_sets
 from xlingual_probe.utils.io import read_json, read_jsonl
 
 

@@ -1,0 +1,67 @@
+"""``xprobe train`` from the command line: the files it writes, the lines it prints, and bad input."""
+
+import pytest
+from typer.testing import CliRunner
+
+from xlingual_probe.cli import app, main
+from xlingual_probe.utils.io import read_json, read_jsonl
+
+
+def tiny_args(tiny_model, tiny_data, out, *extra):
+    return ["train", *extra, "--model", str(tiny_model), "--task", "xnli", "--data-dir", str(tiny_data),
+            "--max-steps", "4", "--eval-every", "2", "--batch-size", "16", "--eval-batch-size", "48", "--quiet",
+            "--out", str(out)]
+
+
+def test_train_direct_one_seed_writes_a_run_directory(tiny_model, tiny_data, tmp_path):
+    result = CliRunner().invoke(app, tiny_args(tiny_model, tiny_data, tmp_path / "df", "direct", "--seed", "3"))
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "df"
+    summary = read_json(run / "summary.json")
+    assert summary["method"] == "direct" and summary["seed"] == 3 and summary["steps"] == 4
+    assert [r["step"] for r in read_jsonl(run / "steps.jsonl")] == [1, 2, 3, 4]
+    assert [r["step"] for r in read_jsonl(run / "metrics.jsonl")] == [2, 4]
+    assert read_json(run / "config.json")["config"]["seed"] == 3
+    best = summary["best"]
+    assert f"{run}: best at update {best['step']}: source {best['source']:.2f}" in result.output
+    assert "[1/1] direct seed 3: done" in result.output
+
+
+def test_train_slow_alias_two_seeds_prints_the_seed_table(tiny_model, tiny_data, tmp_path):
+    out = tmp_path / "fs"
+    result = CliRunner().invoke(app, tiny_args(tiny_model, tiny_data, out, "fs", "--sets", "paper", "--window", "1",
+                                               "--seed", "1", "--seed", "2"))
+    assert result.exit_code == 0, result.output
+    for seed in (1, 2):
+        config = read_json(out / f"seed-{seed}" / "config.json")
+        assert config["config"]["method"] == "slow"  # the paper's FS, recorded by its full name
+        assert config["config"]["slowfast"]["policies"] == ["I", "II"]
+        assert config["selection"]["sets"]["S_I"] == "0"
+        assert "K" in read_jsonl(out / f"seed-{seed}" / "steps.jsonl")[0]
+    assert "method" in result.output and "± " in result.output  # mean ± std over the two seeds
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["nope"], "unknown method 'nope'"),
+    (["direct", "--c1", "0.1"], "slow-and-fast options apply to slow, fast and slowfast"),
+    (["direct", "--seed", "1", "--seed", "1"], "repeated seed"),
+    (["direct", "--lr", "-1"], "--lr must be positive"),
+    (["slowfast", "--swap", "nope"], "unknown variant"),
+])
+def test_train_bad_input_is_one_error_line(tiny_model, tiny_data, tmp_path, monkeypatch, capsys, extra, message):
+    monkeypatch.setattr("sys.argv", ["xprobe", *tiny_args(tiny_model, tiny_data, tmp_path / "run", *extra)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_existing_output_needs_resume_or_overwrite(tiny_model, tiny_data, tmp_path):
+    args = tiny_args(tiny_model, tiny_data, tmp_path / "df", "direct")
+    assert CliRunner().invoke(app, args).exit_code == 0
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code != 0 and "pass --resume" in str(again.exception)
+    resumed = CliRunner().invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 0 and "reused" in resumed.output
