@@ -3,8 +3,8 @@
 Every fine-tuning run writes one folder, through one :class:`RunWriter`; everything downstream reads
 only these files (metrics on a 0–100 scale, steps counted in optimizer updates, 1-based)::
 
-    config.json        written first. Keys: ``schema_version``, ``config`` (the resolved TrainConfig),
-                       ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
+    config.json        written first. Keys: ``schema_version``, ``numerics_version`` (see
+                       :data:`NUMERICS_VERSION`), ``config`` (the resolved TrainConfig), ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
                        ``device`` (type, number of processes), ``data`` (metric, languages,
                        train_examples, train_features, max_length, eval_examples per language),
                        ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
@@ -68,6 +68,10 @@ from xlingual_probe.utils.io import (
 )
 
 SCHEMA_VERSION = 1
+# Bumped by every code change that alters the numbers a run produces (losses, metrics, CKA): a run
+# directory written under another numerics version is never resumed or reused (runs written before
+# the key existed count as version 1).
+NUMERICS_VERSION = 1
 SWEEP_SCHEMA_VERSION = 1
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
 METRICS = ("overall", "source", "target_mean", "gap")

@@ -104,3 +104,27 @@ def test_resume_refuses_a_different_config(tiny_model, tiny_data, tmp_path):
     with pytest.raises(UserError, match="lr"):
         train(tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, eval_every=2, lr=1e-3),
               resume=True, show_progress=False)
+
+
+def test_a_run_made_under_another_numerics_version_is_not_reused(tiny_model, tiny_data, tmp_path, monkeypatch):
+    from xlingual_probe.utils import UserError
+
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, eval_every=2)
+    train(config, show_progress=False)
+    assert read_json(tmp_path / "run/config.json")["numerics_version"] == 1
+    monkeypatch.setattr("xlingual_probe.training.loop.NUMERICS_VERSION", 2)
+    with pytest.raises(UserError, match="numerics_version"):
+        train(config, resume=True, show_progress=False)
+
+
+def test_building_the_synthetic_world_does_not_shift_the_run_s_random_numbers(tmp_path, monkeypatch):
+    """The first run of a world pre-trains it (drawing random numbers); its numbers equal a cached run's."""
+    from xlingual_probe.training import TrainConfig
+
+    monkeypatch.setenv("XPROBE_CACHE", str(tmp_path / "cache"))
+    values = {"model": "synthetic:tiny", "task": "synthetic-nli", "max_steps": 3, "eval_every": 3, "batch_size": 8,
+              "lr": 1e-3, "train_size": 40, "eval_size": 8, "save_best": False, "langs": ["n1"]}
+    cold = train(TrainConfig(out=str(tmp_path / "cold"), **values), show_progress=False)  # builds the world
+    warm = train(TrainConfig(out=str(tmp_path / "warm"), **values), show_progress=False)  # finds it cached
+    assert read_jsonl(tmp_path / "cold/steps.jsonl") == read_jsonl(tmp_path / "warm/steps.jsonl")
+    assert cold["final"]["metrics"] == warm["final"]["metrics"]

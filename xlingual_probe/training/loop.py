@@ -30,7 +30,7 @@ from xlingual_probe.models import (
     reinitialize,
 )
 from xlingual_probe.models.units import resolve_model_name, resolve_units
-from xlingual_probe.runs import SCHEMA_VERSION, RunFiles, RunWriter
+from xlingual_probe.runs import NUMERICS_VERSION, SCHEMA_VERSION, RunFiles, RunWriter
 from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
@@ -64,10 +64,13 @@ def prepare_run_dir(files: RunFiles, resume: bool, overwrite: bool) -> str:
 
 
 def _check_same_config(files: RunFiles, config: TrainConfig) -> None:
-    """Refuse to resume a run under a different configuration (its numbers would mean nothing)."""
-    saved = read_json(files.config)["config"]
-    current = config.to_dict()
+    """Refuse to resume or reuse a run made under a different configuration or numerics version (its
+    numbers would not be this configuration's)."""
+    info = read_json(files.config)
+    saved, current = info["config"], config.to_dict()
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if info.get("numerics_version", 1) != NUMERICS_VERSION:
+        changed.append(f"numerics_version ({info.get('numerics_version', 1)} there, {NUMERICS_VERSION} in this code)")
     if changed:
         raise UserError(f"cannot resume {files.root}: its config differs in {', '.join(changed)} "
                         "(use --overwrite to start again, or another --out)")
@@ -108,13 +111,14 @@ def load_starting_model(config: TrainConfig, head: str, num_labels: int, labels:
     """The run's model before its first update: the pre-trained weights with a new ``head``, then the
     run's re-initialisation and NoisyTune noise. Returns ``(model, tokenizer, model map)``.
 
-    Seeds the RNGs with ``config.seed`` first: the head's and the re-initialisation's draws are part
-    of the run's identity; the noise has its own generator seeded by ``config.seed``. The CKA probe
-    calls it to rebuild a resumed run's starting point.
+    Seeds the RNGs with ``config.seed`` right before loading: the head's and the re-initialisation's
+    draws are part of the run's identity; the noise has its own generator seeded by ``config.seed``.
+    The model name is resolved first, so building the synthetic world (the first time, which draws
+    random numbers) cannot shift them. The CKA probe calls it to rebuild a resumed run's starting point.
     """
+    name = resolve_model_name(config.model)
     set_seed(config.seed)
-    model, tokenizer = load_model(resolve_model_name(config.model), head, num_labels, labels=labels,
-                                  trust_remote_code=config.trust_remote_code)
+    model, tokenizer = load_model(name, head, num_labels, labels=labels, trust_remote_code=config.trust_remote_code)
     model_map = get_model_map(model)
     if config.reinit:
         reinitialize(model, model_map, resolve_units(model_map, config.reinit))
@@ -181,7 +185,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     run_info = {
-        "schema_version": SCHEMA_VERSION, "config": config.to_dict(), "seed": config.seed,
+        "schema_version": SCHEMA_VERSION, "numerics_version": NUMERICS_VERSION, "config": config.to_dict(),
+        "seed": config.seed,
         "versions": package_versions(), "git": git_state(),
         "device": {"type": accelerator.device.type, "processes": accelerator.num_processes},
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
