@@ -6,28 +6,46 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
     config.json        written first. Keys: ``schema_version``, ``numerics_version`` (see
                        :data:`NUMERICS_VERSION`), ``config`` (the resolved TrainConfig), ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
                        ``device`` (type, number of processes), ``data`` (metric, languages,
-                       train_examples, train_features, max_length, eval_examples per language),
-                       ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
+                       train_examples, train_features, max_length, eval_examples per language,
+                       eval_halves {lang: {selection: n, reporting: n}}, test_examples per language,
+                       few_shot_examples), ``protocol`` (how the checkpoint is chosen and reported:
+                       select_by, selected_on, uses_target_data, ties, reported_on, test {languages,
+                       scored}), ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
                        frozen_parameters, model_family, num_layers); extra keys when present:
                        ``selection`` (policy methods: the weight sets used), ``sweep`` (a sweep job's
                        identity), ``cka_probe`` (the CKA probe's options).
+    eval_split.json    written with config.json: the held-out halves (:mod:`xlingual_probe.tasks._splits`):
+                       ``rule``, ``seed`` (the hash seed = the data seed), ``ids`` (what an example id
+                       is), ``unit`` (what decides a half: ``example`` or ``premise group``),
+                       ``languages`` {lang: {selection: [ids], reporting: [ids]}}.
+    few_shot.json      (``few_shot`` > 0) the shots moved into training: ``few_shot`` (M), ``seed`` (the
+                       training seed that drew them), ``ids`` (as in eval_split.json), ``shots``
+                       {lang: [ids]}; every row of their units left that language's evaluation set.
     steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy
                        was fed), ``lr`` (the scheduled rate before multipliers); with parameter
                        groups also ``group_lr`` {group: rate}; policy runs add ``phase``, ``phi``, ``K``.
     metrics.jsonl      one object per evaluation: ``step``, ``loss`` (mean training loss since the
-                       previous evaluation; ``null`` at step 0), ``metrics`` {lang: primary metric},
-                       ``source``, ``target_mean``, ``overall``, ``gap`` (= source − target_mean),
-                       ``details`` {lang: {metric: value}} and ``eval_seconds``.
+                       previous evaluation; ``null`` at step 0), then every language scored on its
+                       *reporting half*: ``metrics`` {lang: primary metric}, ``source``,
+                       ``target_mean``, ``overall``, ``gap`` (= source − target_mean), ``details``
+                       {lang: {metric: value}}; ``selection_half`` (the same six keys on the selection
+                       halves: what ``select_by`` reads), ``eval_seconds``; and ``test`` (the same six
+                       keys on the labelled test splits) on the evaluations where test was scored: each
+                       newly selected checkpoint (``select_by`` source / overall) and the last one.
     param_groups.csv   columns ``group``, ``parameter``: the optimizer group (weight set, ``/no_decay``
                        for its undecayed part) of every trainable parameter; ``group_lr`` in
                        steps.jsonl gives each group's rate.
-    summary.json       written last (its presence means the run finished): ``best`` and ``final``
-                       (evaluation records as in metrics.jsonl), ``select_by``, ``wall_seconds``,
-                       ``train_seconds``, ``eval_seconds``, ``method``, ``seed``, ``steps``; policy
-                       runs add ``phase2_updates`` (updates spent in phase 2).
+    summary.json       written last (its presence means the run finished): ``best`` (the selected
+                       checkpoint's evaluation record, chosen by ``select_by`` on the selection halves;
+                       its top-level numbers are reporting-half numbers, its ``test`` the test scores
+                       there) and ``final`` (the last evaluation record), ``select_by``, ``protocol``
+                       (as in config.json), ``wall_seconds``, ``train_seconds``, ``eval_seconds``,
+                       ``method``, ``seed``, ``steps``; policy runs add ``phase2_updates`` (updates
+                       spent in phase 2). Runs of the ``GapCallback`` (a Trainer script) have no
+                       halves: their ``protocol`` says ``selected_on`` "last evaluation".
     checkpoints/last/  resumable state (Accelerate state: model safetensors, optimizer, RNG;
                        ``trainer_state.json``); present while a run can be resumed.
-    checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
+    checkpoints/best/  the selected checkpoint's weights (safetensors) and tokenizer, if kept.
     cka.jsonl          (CKA probe) one object per layer and probe step: ``step``, ``layer`` (0 = bottom
                        layer's output), ``cka`` (null when undefined), ``pooling``, ``debiased``,
                        ``n`` (rows compared), ``cka_seconds`` (the probe's time at that step);
@@ -71,7 +89,7 @@ SCHEMA_VERSION = 1
 # Bumped by every code change that alters the numbers a run produces (losses, metrics, CKA): a run
 # directory written under another numerics version is never resumed or reused (runs written before
 # the key existed count as version 1).
-NUMERICS_VERSION = 1
+NUMERICS_VERSION = 2  # 2: held-out halves, select_by=source default, id-based subsamples, per-seed few-shot
 SWEEP_SCHEMA_VERSION = 1
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
 METRICS = ("overall", "source", "target_mean", "gap")
@@ -79,8 +97,23 @@ RESULT_COLUMNS = (["experiment", "label", "unit", "component", "seed", "run"]
                   + [f"{w}_{k}" for w in ("best", "final") for k in ("step",) + METRICS])
 
 
-class EvalRecord(TypedDict):
-    """One line of ``metrics.jsonl``."""
+class SplitScores(TypedDict):
+    """Every language scored on one split (a half of the validation sets, or the test sets)."""
+
+    metrics: dict[str, float]
+    source: float
+    target_mean: float | None
+    overall: float
+    gap: float | None
+    details: dict[str, dict[str, float]]
+
+
+class _TestScores(TypedDict, total=False):
+    test: SplitScores  # only where test was scored (a newly selected checkpoint, the last evaluation)
+
+
+class EvalRecord(_TestScores):
+    """One line of ``metrics.jsonl``: the reporting halves at the top level (``test`` only where scored)."""
 
     step: int
     loss: float | None
@@ -90,6 +123,7 @@ class EvalRecord(TypedDict):
     overall: float
     gap: float | None
     details: dict[str, dict[str, float]]
+    selection_half: SplitScores
     eval_seconds: float
 
 
@@ -103,6 +137,7 @@ class Summary(_PolicySummary):
     best: EvalRecord
     final: EvalRecord
     select_by: str
+    protocol: dict[str, Any]
     wall_seconds: float
     train_seconds: float
     eval_seconds: float
@@ -145,6 +180,14 @@ class RunFiles:
         return self.root / "cka.jsonl"
 
     @property
+    def eval_split(self) -> Path:
+        return self.root / "eval_split.json"
+
+    @property
+    def few_shot(self) -> Path:
+        return self.root / "few_shot.json"
+
+    @property
     def last_checkpoint(self) -> Path:
         return self.root / "checkpoints" / "last"
 
@@ -177,7 +220,7 @@ class RunWriter:
         if not self.enabled:
             return
         self.files.root.mkdir(parents=True, exist_ok=True)
-        for path in [getattr(self.files, log) for log in self.LOGS] + [self.files.summary]:
+        for path in [getattr(self.files, log) for log in self.LOGS] + [self.files.summary, self.files.few_shot]:
             path.unlink(missing_ok=True)
         if run_info is not None:
             atomic_write_json(self.files.config, run_info)
@@ -210,10 +253,46 @@ class RunWriter:
             self.files.root.mkdir(parents=True, exist_ok=True)
             append_jsonl(getattr(self.files, log), record)
 
+    def write_data_record(self, name: str, content: dict[str, Any]) -> None:
+        """``eval_split.json`` or ``few_shot.json`` (``name`` = ``eval_split`` / ``few_shot``), atomically."""
+        if name not in ("eval_split", "few_shot"):
+            raise ValueError(f"unknown data record {name!r}; one of eval_split, few_shot")
+        if self.enabled:
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(getattr(self.files, name), content)
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         """``summary.json``, written last: its presence means the run finished."""
         if self.enabled:
             atomic_write_json(self.files.summary, summary)
+
+
+REPORTED = {"selected": ("best", None), "final": ("final", None),
+            "selected-test": ("best", "test"), "final-test": ("final", "test")}
+"""What a table can report from ``summary.json``: the selected checkpoint or the last evaluation, on the
+reporting halves (``selected``, ``final``) or on the test splits (``selected-test``, ``final-test``).
+None of them is the maximum over the data it was selected on."""
+
+
+def reported_record(summary: dict[str, Any], which: str) -> dict[str, Any] | None:
+    """The scores ``which`` (a key of :data:`REPORTED`; ``best`` = ``selected``) of a run's summary:
+    an evaluation record's reporting-half numbers, or its ``test`` scores (``None`` when not scored).
+
+    Raises:
+        UserError: an unknown ``which``.
+
+    >>> summary = {"best": {"overall": 70.0, "test": {"overall": 69.0}}, "final": {"overall": 71.0}}
+    >>> reported_record(summary, "selected")["overall"], reported_record(summary, "selected-test")["overall"]
+    (70.0, 69.0)
+    >>> reported_record(summary, "final-test") is None
+    True
+    """
+    which = "selected" if which == "best" else which
+    if which not in REPORTED:
+        raise UserError(f"--which must be one of {', '.join(REPORTED)}, not {which!r}")
+    record_key, part = REPORTED[which]
+    record = summary[record_key]
+    return record if part is None else record.get(part)
 
 
 def summarise_scores(scores: dict[str, float], source_lang: str) -> dict[str, float | None]:
@@ -240,7 +319,8 @@ class Runs:
     configs: pd.DataFrame  # one row per run: flattened config + seed + method
     steps: pd.DataFrame  # one row per update
     metrics: pd.DataFrame  # one row per (evaluation, language): step, lang, value, source, ..., gap
-    summaries: pd.DataFrame  # one row per finished run: best_/final_ overall, source, target_mean, gap
+    summaries: pd.DataFrame  # one row per finished run: select_by, best_/final_ (reporting half) and
+    #                          best_test_/final_test_ (test split, NaN when not scored) overall, source, target_mean, gap
     cka: pd.DataFrame  # one row per (probe step, layer), empty when no CKA was recorded
 
 
@@ -284,10 +364,11 @@ def load_runs(paths: str | Path | Iterable[str | Path]) -> Runs:
         if files.summary.is_file():
             summary = read_json(files.summary)
             row = {"run": str(run), "method": summary.get("method"), "seed": summary.get("seed"),
-                   "wall_seconds": summary.get("wall_seconds")}
+                   "select_by": summary.get("select_by"), "wall_seconds": summary.get("wall_seconds")}
             for which in ("best", "final"):
                 for key in ("step", "source", "target_mean", "overall", "gap"):
                     row[f"{which}_{key}"] = summary[which].get(key)
+                    row[f"{which}_test_{key}"] = (summary[which].get("test") or {}).get(key)
             summaries.append(row)
         if files.cka.is_file():
             cka.extend({"run": str(run), **r} for r in read_jsonl(files.cka))

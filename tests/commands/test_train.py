@@ -23,7 +23,8 @@ def test_train_direct_one_seed_writes_a_run_directory(tiny_model, tiny_data, tmp
     assert [r["step"] for r in read_jsonl(run / "metrics.jsonl")] == [2, 4]
     assert read_json(run / "config.json")["config"]["seed"] == 3
     best = summary["best"]
-    assert f"{run}: best at update {best['step']}: source {best['source']:.2f}" in result.output
+    assert (f"{run}: selected update {best['step']} (select-by source), reporting half: source {best['source']:.2f}"
+            in result.output and "; no test split" in result.output)
     assert "[1/1] direct seed 3: done" in result.output
 
 
@@ -39,6 +40,7 @@ def test_train_slow_alias_two_seeds_prints_the_seed_table(tiny_model, tiny_data,
         assert config["selection"]["sets"]["S_I"] == "0"
         assert "K" in read_jsonl(out / f"seed-{seed}" / "steps.jsonl")[0]
     assert "method" in result.output and "± " in result.output  # mean ± std over the two seeds
+    assert "Checkpoint chosen on the en selection half (--select-by source" in result.output  # what the table is
 
 
 @pytest.mark.parametrize("extra, message", [

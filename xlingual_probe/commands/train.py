@@ -30,7 +30,7 @@ from xlingual_probe.experiments.methods import (
     split_method,
 )
 from xlingual_probe.experiments.seeds import run_seeds
-from xlingual_probe.reporting import format_score, seed_summary_table
+from xlingual_probe.reporting import format_score, protocol_caption, seed_summary_table
 from xlingual_probe.training.policies import SWAPS
 from xlingual_probe.utils.errors import UserError
 
@@ -46,12 +46,15 @@ Examples:
 """
 
 
-def best_line(run_dir: Path, summary: dict[str, Any]) -> str:
-    """``RUN: best at update N: source …, target mean …, overall …, gap …  (T s)``."""
+def selected_line(run_dir: Path, summary: dict[str, Any]) -> str:
+    """``RUN: selected update N (select-by …), reporting half: source …, target mean …, overall …, gap …;
+    test overall …  (T s)``: the selected checkpoint on data it was not chosen on."""
     best = summary["best"]
-    return (f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
-            f"target mean {format_score(best['target_mean'])}, overall {best['overall']:.2f}, "
-            f"gap {format_score(best['gap'])}  ({summary['wall_seconds']:.0f} s)")
+    test = (f"; test overall {best['test']['overall']:.2f}" if best.get("test")
+            else f"; {summary['protocol']['test']['scored']}")
+    return (f"{run_dir}: selected update {best['step']} (select-by {summary['select_by']}), reporting half: "
+            f"source {best['source']:.2f}, target mean {format_score(best['target_mean'])}, "
+            f"overall {best['overall']:.2f}, gap {format_score(best['gap'])}{test}  ({summary['wall_seconds']:.0f} s)")
 
 
 @with_train_options
@@ -87,8 +90,9 @@ def train_command(
                         extra_config={"selection": selection_record(selection)} if selection else None,
                         log=typer.echo)
     for run_dir, summary in results:
-        typer.echo(best_line(run_dir, summary))
+        typer.echo(selected_line(run_dir, summary))
     if len(results) > 1:
+        typer.echo(protocol_caption(results[0][1]["select_by"], "selected", values.get("source_lang", "en")))
         typer.echo(seed_summary_table([str(d) for d, _ in results]).to_string(index=False))
 
 

@@ -1,4 +1,5 @@
-"""Evaluation of every language's validation set, with length-sorted, dynamically padded batches.
+"""Evaluation of every language's validation set (each held-out half) or test set, with length-sorted,
+dynamically padded batches.
 
 Each language's examples are encoded once; features are sorted by length so a batch pads to a
 similar length (a large saving on CPU), predictions are put back in the original order and the task
@@ -30,17 +31,18 @@ class EvalSet:
     examples: datasets.Dataset
     features: datasets.Dataset
     order: list[int]  # feature indices sorted by length (descending)
+    split: str = "validation"  # which data: a half of the validation split ("selection", "reporting") or "test"
 
 
-def prepare_eval_sets(task: Task, eval_examples: dict[str, datasets.Dataset], tokenizer, max_length: int
-                      ) -> list[EvalSet]:
-    """Encode each language's examples once and sort the features by length."""
+def prepare_eval_sets(task: Task, eval_examples: dict[str, datasets.Dataset], tokenizer, max_length: int,
+                      split: str = "validation") -> list[EvalSet]:
+    """Encode each language's examples once and sort the features by length (``split`` names the data)."""
     sets = []
     for lang, examples in eval_examples.items():
         features = task.encode(examples, tokenizer, train=False, max_length=max_length)
         lengths = [len(ids) for ids in features["input_ids"]]
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        sets.append(EvalSet(lang, examples, features, order))
+        sets.append(EvalSet(lang, examples, features, order, split))
     return sets
 
 

@@ -4,8 +4,11 @@
 (re-initialise / freeze units), builds one optimizer parameter group per weight set, and runs AdamW
 with linear warm-up and decay. After each update it logs the loss, lets a learning-rate policy set
 each group's multiplier for the next rate, and every ``eval_every`` updates evaluates every language
-(the gap-over-time probe), keeps the best evaluation, and writes a resumable checkpoint. Plug-ins
-(callbacks, policies) attach at named points; see :mod:`xlingual_probe.training.callbacks`.
+(the gap-over-time probe) on both held-out halves of its validation set, keeps the checkpoint chosen
+by ``select_by`` on the selection halves (:mod:`xlingual_probe.training.model_selection`), scores the
+labelled test splits whenever a new checkpoint is chosen and at the end, and writes a resumable
+checkpoint. Plug-ins (callbacks, policies) attach at named points; see
+:mod:`xlingual_probe.training.callbacks`.
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ from xlingual_probe.models import (
 )
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.runs import NUMERICS_VERSION, SCHEMA_VERSION, RunFiles, RunWriter
-from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
+from xlingual_probe.tasks import HALVES, DataOptions, Task, TaskData, get_task
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
 from xlingual_probe.training.config import TrainConfig
 from xlingual_probe.training.evaluation import evaluate, model_batch, prepare_eval_sets
+from xlingual_probe.training.model_selection import (
+    evaluation_record,
+    protocol_record,
+    replaces_selected,
+    split_scores,
+)
 from xlingual_probe.training.noisytune import apply_noisytune
 from xlingual_probe.training.provenance import git_state, package_versions
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
@@ -83,9 +92,19 @@ def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
     task = get_task(config.task).for_model(config.model)
     opts = DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
                        train_size=config.train_size, eval_size=config.eval_size, seed=config.data_seed,
-                       few_shot=config.few_shot, text_columns=config.text_columns,
+                       few_shot=config.few_shot, shot_seed=config.seed, test=config.score_test,
+                       test_size=config.test_size, text_columns=config.text_columns,
                        label_column=config.label_column, train_file=config.train_file)
     return task, task.load(opts)
+
+
+def _check_halves(data: TaskData) -> None:
+    """Every language needs examples in both halves: one chooses the checkpoint, the other reports it."""
+    for lang, halves in data.halves.items():
+        for name in HALVES:
+            if name not in halves:
+                raise UserError(f"the {name} half of {lang!r} is empty ({len(halves)} evaluation examples "
+                                "split by a seeded hash): use more evaluation data (--eval-size)")
 
 
 def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPolicy:
@@ -171,8 +190,12 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     groups, group_names = build_param_groups(model, sets, weight_decay=config.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
+    _check_halves(data)
     train_features = task.encode(data.train, tokenizer, train=True, max_length=max_length)
-    eval_sets = prepare_eval_sets(task, data.eval, tokenizer, max_length)
+    eval_sets = {half: prepare_eval_sets(task, {lang: data.half(lang, half) for lang in data.eval}, tokenizer,
+                                         max_length, split=half) for half in HALVES}
+    test_sets = prepare_eval_sets(task, data.test, tokenizer, max_length, split="test")
+    protocol = protocol_record(config.select_by, config.source_lang, list(data.test), data.test_note)
     collate = task.collator(tokenizer)
     steps_per_epoch = math.ceil(len(train_features) / config.batch_size)
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
@@ -191,7 +214,12 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         "device": {"type": accelerator.device.type, "processes": accelerator.num_processes},
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
                  "train_features": len(train_features), "max_length": max_length,
-                 "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()}},
+                 "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()},
+                 "eval_halves": {lang: {half: halves.count(half) for half in HALVES}
+                                 for lang, halves in data.halves.items()},
+                 "test_examples": {lang: len(ds) for lang, ds in data.test.items()},
+                 "few_shot_examples": {lang: len(ids) for lang, ids in data.shots.items()}},
+        "protocol": protocol,
         "training": {"total_steps": total_steps, "warmup_steps": warmup_steps,
                      "steps_per_epoch": steps_per_epoch, "trainable_parameters": trainable,
                      "frozen_parameters": len(frozen), "model_family": model_map.family,
@@ -209,24 +237,35 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         writer.resume_at(start_step)
     else:
         writer.start(run_info)
+        writer.write_data_record("eval_split", data.split_record())
+        if config.few_shot:
+            writer.write_data_record("few_shot", data.few_shot_record(config.few_shot, config.seed))
         writer.write_param_groups(group_names)
     for callback in callbacks:
         callback.on_train_begin(ctx, start_step)
 
+    def scores(sets: list) -> dict[str, Any]:
+        return evaluate(model, task, sets, collate, accelerator, config.eval_batch_size, config.source_lang,
+                        show_progress)
+
     def run_evaluation(step: int) -> dict[str, Any]:
         nonlocal best
-        result = evaluate(model, task, eval_sets, collate, accelerator, config.eval_batch_size,
-                          config.source_lang, show_progress)
-        timers["eval_seconds"] += result["eval_seconds"]
+        halves = {half: scores(eval_sets[half]) for half in HALVES}
         loss = sum(losses_since_eval) / len(losses_since_eval) if losses_since_eval else None
-        record = {"step": step, "loss": loss, **result}
+        record = evaluation_record(step, loss, halves["reporting"], halves["selection"])
         losses_since_eval.clear()
-        key = "overall" if config.select_by == "overall" else "source"
-        is_best = best is None or record[key] > best[key]
+        is_best = replaces_selected(record, best, config.select_by)
+        # under select_by=last only the last evaluation is the selected one
+        is_selected = is_best and (config.select_by != "last" or step == total_steps)
+        if test_sets and (is_selected or step == total_steps):
+            result = scores(test_sets)
+            record["test"] = split_scores(result)
+            record["eval_seconds"] += result["eval_seconds"]
+        timers["eval_seconds"] += record["eval_seconds"]
         if is_best:
             best = record
         writer.append("metrics", record)
-        if is_best and config.save_best:
+        if is_selected and config.save_best:
             save_model(accelerator, model, tokenizer, files.best_checkpoint)
         for callback in callbacks:
             callback.on_evaluate(ctx, record)
@@ -289,8 +328,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         last_record = read_jsonl(files.metrics)[-1]
     timers["train_seconds"] = time.perf_counter() - train_start - timers["eval_seconds"]
     timers["wall_seconds"] = time.perf_counter() - wall_start
-    summary = {"best": best, "final": last_record, "select_by": config.select_by, **timers, "method": config.method,
-               "seed": config.seed, "steps": total_steps}
+    summary = {"best": best, "final": last_record, "select_by": config.select_by, "protocol": protocol, **timers,
+               "method": config.method, "seed": config.seed, "steps": total_steps}
     if config.slowfast is not None:  # policies II and IV only act in phase 2: say how long it lasted
         summary["phase2_updates"] = sum(record.get("phase") == 2 for record in read_jsonl(files.steps))
     writer.write_summary(summary)
