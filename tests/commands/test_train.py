@@ -49,6 +49,9 @@ def test_train_slow_alias_two_seeds_prints_the_seed_table(tiny_model, tiny_data,
     (["direct", "--seed", "1", "--seed", "1"], "repeated seed"),
     (["direct", "--lr", "-1"], "--lr must be positive"),
     (["slowfast", "--swap", "nope"], "unknown variant"),
+    (["direct", "--eval-size", "1"], "half of 'en' is empty (1 evaluation examples"),
+    (["direct", "--select-by", "best"], "--select-by must be one of source, overall, last"),
+    (["direct", "--score-test"], "--score-test: task 'xnli' has no labelled test split here"),
 ])
 def test_train_bad_input_is_one_error_line(tiny_model, tiny_data, tmp_path, monkeypatch, capsys, extra, message):
     monkeypatch.setattr("sys.argv", ["xprobe", *tiny_args(tiny_model, tiny_data, tmp_path / "run", *extra)])

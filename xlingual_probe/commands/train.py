@@ -42,7 +42,8 @@ Examples:
   xprobe train slowfast --sets paper --model synthetic --task synthetic-nli --seed 1 --seed 2 --out runs/sf
 
   xprobe train direct --model intfloat/multilingual-e5-small --task xnli --data-dir ../shared/data
-      --train-size 2000 --eval-size 500 --max-steps 300 --batch-size 16 --lr 5e-5 --seed 1 --seed 2 --out runs/xnli
+      --train-size 2000 --eval-size 500 --test-size 500 --max-steps 300 --batch-size 16 --lr 5e-5 --seed 1 --seed 2
+      --out runs/xnli
 """
 
 

@@ -181,6 +181,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
 
     # data before the model: a bad data option fails fast, before any download or folder is made
     task, data = load_task_data(config)
+    _check_halves(data)
     max_length = config.max_length or getattr(task, "default_max_length", 128)
     model, tokenizer, model_map = load_starting_model(config, task.head, task.num_labels(data), labels=data.labels)
     frozen = resolve_units(model_map, config.freeze + (["embeddings"] if config.freeze_embeddings else []))
@@ -190,7 +191,6 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     groups, group_names = build_param_groups(model, sets, weight_decay=config.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
-    _check_halves(data)
     train_features = task.encode(data.train, tokenizer, train=True, max_length=max_length)
     eval_sets = {half: prepare_eval_sets(task, {lang: data.half(lang, half) for lang in data.eval}, tokenizer,
                                          max_length, split=half) for half in HALVES}
