@@ -414,8 +414,11 @@ def build_artefacts(paths: list[str | Path], out: str | Path | None = None, *, o
     for name, artefact in ARTEFACTS.items():
         if only and name not in only:
             continue
+        ctx.scored = ctx.unscored = 0
         try:
             built = artefact.build(ctx)
+            if ctx.unscored and not ctx.scored:
+                raise Skip(f"no run has a {ctx.score.name} record")
         except Skip as reason:
             skipped.append((name, str(reason)))
             continue

@@ -84,7 +84,8 @@ def layer_figure(panels: list[LayerPanel], mark_label: str = "significant", titl
         means = np.array([pd.to_numeric(panel.values[u], errors="coerce").mean() for u in units])
         stds = np.array([pd.to_numeric(panel.values[u], errors="coerce").std(ddof=1) for u in units])
         colour = KIND_COLOURS[panel.kind]
-        ax.errorbar(x, means, yerr=np.nan_to_num(stds), color=colour, marker="o", capsize=2, label=KINDS[panel.kind])
+        ax.errorbar(x, means, yerr=np.nan_to_num(stds), color=colour, fmt="none", capsize=2)
+        ax.plot(x, means, color=colour, marker="o", label=KINDS[panel.kind])
         base = pd.to_numeric(panel.baseline, errors="coerce").dropna()
         if len(base):
             low, high = x.min() - 0.5, x.max() + 0.5

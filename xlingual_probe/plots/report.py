@@ -24,6 +24,7 @@ import pandas as pd
 from xlingual_probe.plots._scores import ScoreSource
 from xlingual_probe.plots._sources import Sources, command_text
 from xlingual_probe.plots.artefacts import ARTEFACTS, BuildResult, Output, build_artefacts
+from xlingual_probe.plots.style import FORMATS
 from xlingual_probe.reporting import markdown_table
 from xlingual_probe.utils.io import atomic_write_text, to_json
 
@@ -248,7 +249,8 @@ def _markdown(result: BuildResult, prov: _Provenance, title: str, command: str |
 
 
 def write_report(paths: list[str | Path], out: str | Path, *, score: ScoreSource | None = None, alpha: float = 0.05,
-                 title: str = "xlingual-probe report", command: str | None = None) -> ReportPaths:
+                 title: str = "xlingual-probe report", command: str | None = None,
+                 formats: tuple[str, ...] = FORMATS) -> ReportPaths:
     """Draw everything the runs under ``paths`` support into ``out/figures`` and write ``out/report.html``
     (self-contained) and ``out/report.md``.
 
@@ -259,15 +261,16 @@ def write_report(paths: list[str | Path], out: str | Path, *, score: ScoreSource
         alpha: level of the tests behind bold values and marked layers.
         title: the page title.
         command: the command line that made the report (printed at the top).
+        formats: the figure files written next to it (PNG is always among them: the page embeds it).
 
     Raises:
         UserError: no runs under ``paths``.
     """
     out = Path(out)
     figures = out / "figures"
-    result = build_artefacts(paths, figures, score=score, alpha=alpha)
-    prov = _Provenance(result.sources)
-    md = _markdown(result, prov, title, command, "figures")
+    formats = ("png", *(f for f in formats if f != "png"))
+    result = build_artefacts(paths, figures, score=score, alpha=alpha, formats=formats)
+    md = _markdown(result, _Provenance(result.sources), title, command, "figures")
     page = _html(result, _Provenance(result.sources), title, command)
     paths_ = ReportPaths(out / "report.html", out / "report.md", figures, result)
     atomic_write_text(paths_.markdown, md)

@@ -114,13 +114,13 @@ def new_figure(width: str | float = "two", height: float = 2.4, nrows: int = 1, 
 
 def band(ax: Axes, x: Sequence[float] | pd.Series, mean: Sequence[float] | pd.Series,
          std: Sequence[float] | pd.Series | None, color: str, label: str | None = None, **line: Any) -> None:
-    """The mean as a line and mean ± std as a translucent band (no band where std is undefined)."""
+    """The mean as a line and mean ± std as a translucent band (gid ``band:<label>``; none where std is undefined)."""
     x, mean = np.asarray(x, dtype=float), np.asarray(mean, dtype=float)
     ax.plot(x, mean, color=color, label=label, **line)
     if std is not None:
         std = np.asarray(std, dtype=float)
         if np.isfinite(std).any():
-            ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+            ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0, gid=f"band:{label}")
 
 
 def legend_right(ax: Axes, handles: Iterable[Any] | None = None, labels: Iterable[str] | None = None,

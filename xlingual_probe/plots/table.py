@@ -141,10 +141,12 @@ class Table:
 
     def set(self, row: str, column: str, values: pd.Series, delta: float | None = None,
             runs: list[str] | None = None) -> None:
-        """Put a cell (``values`` indexed by seed)."""
+        """Put a cell (``values`` indexed by seed); a cell without any value stays empty (shown as n/a)."""
         if row not in self.rows or column not in self.columns:
             raise KeyError(f"no row {row!r} or column {column!r} in table {self.name}")
-        self.cells[(row, column)] = Cell(values, delta, list(runs or []))
+        cell = Cell(values, delta, list(runs or []))
+        if cell.n:
+            self.cells[(row, column)] = cell
 
     def cell(self, row: str, column: str) -> Cell | None:
         return self.cells.get((row, column))
@@ -166,7 +168,7 @@ class Table:
                 (_, best), (_, runner) = ranked[0], ranked[1]
                 a, b = self.cells[(best, column)].clean, self.cells[(runner, column)].clean
                 d = paired_difference(a, b) if better else paired_difference(b, a)
-                tests.append(BoldTest(column, best, runner, d.n, d.mean if better else -d.mean, d.p))
+                tests.append(BoldTest(column, best, runner, d.n, d.mean, d.p))  # d: how much the best beats the runner-up
         for test, adjusted in zip(tests, holm([t.p for t in tests])):
             test.p_holm = adjusted
             test.bold = not math.isnan(adjusted) and adjusted < self.alpha

@@ -58,10 +58,14 @@ class TableContext:
     runs: pd.DataFrame
     score: ScoreSource
     alpha: float = 0.05
+    scored: int = 0  # runs read with / without a record of ``score`` (see :meth:`values`)
+    unscored: int = 0
 
     def values(self, runs: list[str], column: str = "overall") -> pd.Series:
         """``column`` of each run's score record, indexed by the run's seed (runs without a record left out)."""
-        scores, _, _ = self.sources.scores(runs, self.score)
+        scores, _, missing = self.sources.scores(runs, self.score)
+        self.scored += len(scores)
+        self.unscored += len(missing)
         seeds = self.runs.set_index("run").loc[list(scores["run"]), "seed"] if len(scores) else []
         return pd.Series(list(scores[column]), index=list(seeds), dtype=float)
 
