@@ -53,8 +53,9 @@ app.add_typer(probe_app, name="probe")
 def main() -> None:
     """Entry point: run the app, turning :class:`UserError` into a one-line message."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # every run records this command line in its config.json, also when a worker process trains it
-    os.environ[ARGV_ENV] = json.dumps(["xprobe", *sys.argv[1:]])
+    # every run records the outermost xprobe command in its config.json, also when a worker process trains it
+    outer = ARGV_ENV in os.environ
+    os.environ.setdefault(ARGV_ENV, json.dumps(["xprobe", *sys.argv[1:]]))
     import datasets
     import transformers
 
@@ -69,3 +70,6 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted: unfinished runs can be continued with --resume", err=True)
         sys.exit(130)
+    finally:
+        if not outer:  # main() called in-process (tests, scripts) leaves the environment as it found it
+            os.environ.pop(ARGV_ENV, None)

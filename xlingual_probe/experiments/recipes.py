@@ -12,21 +12,25 @@ Format (``yaml.safe_load``)::
     recipe: 1                        # format version
     title: Figure 3 ...
     produces: [fig3-layers]          # artefact names (xlingual_probe.plots.artefacts.ARTEFACTS)
-    scales:
-      paper:                         # and demo
+    scales:                          # demo (minutes on a CPU) and at least one other: paper, or measured
+      paper:
         seeds: [1, 2, 3, 4]
         num_layers: 12               # the model's depth, so a plan needs no download (optional)
         train: {model: xlm-roberta-base, lr: 5.0e-6, ...}     # TrainConfig values of every run
-        tasks: {xnli: {}, mlqa: {lr: 3.0e-5}}                 # per task: its own TrainConfig values
+        tasks: {xnli: {}, mlqa: {lr: 3.0e-5}, panx: {policy: {policy_iv: "off"}}}  # per task: TrainConfig
+                                     # values, and policy settings of its policy runs
+        policy: {window: 50}         # slow-and-fast settings of this scale's policy runs (optional)
+        vary: {few_shot: [0, 5]}     # fewer values for the steps' vary lists of these keys (optional)
     steps:                           # run in order, once per task; "{task}" in a path is the task
       - sweep: {out: "sweep-{task}", experiments: [reinit, freeze]}
       - compare: {out: "compare-{task}-M{few_shot}", methods: [direct, slowfast], vary: {few_shot: [0, 5]}}
 
 Step options: ``out`` (relative to the recipe's output folder), ``train`` (more TrainConfig values),
-``vary`` (``{option: [values]}``: the step once per value; a TrainConfig field, a slow-and-fast
+``seeds`` (this step's own seeds), ``vary`` (``{option: [values]}``: the step once per value; a TrainConfig field, a slow-and-fast
 hyper-parameter or a step option), and per kind:
 
-    train     method, sets (policy methods), cka (attach the CKA probe: true / false)
+    train     method, sets and policy_iv (policy methods), c1, c2, r, window, threshold, cka (attach the
+              CKA probe: true / false)
     cka       (a DF run with the CKA probe)
     sweep     experiments, layers, include_embeddings, bottom_set, top_set, last_k, lr_factor
     select    sweep, cka (paths relative to the output folder)
@@ -57,16 +61,15 @@ from xlingual_probe.utils.io import read_mapping_file
 __all__ = ["PlannedStep", "Recipe", "load_recipe", "plan_recipe", "run_recipe"]
 
 RECIPE_VERSION = 1
-SCALES = ("paper", "demo")
 POLICY_KEYS = ("c1", "c2", "r", "window", "threshold", "phase_mode")
 STEP_OPTIONS = {
-    "train": {"method", "sets", "cka"},
+    "train": {"method", "sets", "cka", "policy_iv", *POLICY_KEYS},
     "cka": set(),
     "sweep": {"experiments", "layers", "include_embeddings", "bottom_set", "top_set", "last_k", "lr_factor"},
     "select": {"sweep", "cka"},
     "compare": {"methods", "sets", "policy_iv", "noise_lambda", "which", "alpha", *POLICY_KEYS},
 }
-COMMON_OPTIONS = {"out", "train", "vary"}
+COMMON_OPTIONS = {"out", "train", "vary", "seeds"}
 
 
 @dataclass
@@ -81,7 +84,8 @@ class Recipe:
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        """The file's stem, or its folder's name for ``<analysis>/recipe.yaml``."""
+        return self.path.parent.name if self.path.stem == "recipe" else self.path.stem
 
 
 @dataclass
@@ -118,14 +122,21 @@ def load_recipe(path: str | Path) -> Recipe:
     if unknown:
         raise _fail(path, f"unknown artefact(s) {', '.join(unknown)}; choose from {', '.join(ARTEFACTS)}")
     scales = data.get("scales") or {}
-    if set(scales) != set(SCALES):
-        raise _fail(path, f"needs exactly the scales {', '.join(SCALES)} (has {', '.join(map(str, scales)) or 'none'})")
+    if "demo" not in scales or len(scales) < 2:
+        raise _fail(path, f"needs a demo scale and at least one other (paper, measured); has {', '.join(map(str, scales))}")
     for name, scale in scales.items():
         if not isinstance(scale, dict) or not scale.get("seeds") or not isinstance(scale.get("tasks"), dict):
             raise _fail(path, f"scale {name!r} needs seeds and tasks")
+        bad = sorted(set(scale.get("policy") or {}) - set(POLICY_KEYS))
+        if bad:
+            raise _fail(path, f"scale {name!r}: unknown policy option(s) {', '.join(bad)}")
         _check_train(path, scale.get("train") or {}, f"scale {name}")
         for task, values in scale["tasks"].items():
-            _check_train(path, values or {}, f"scale {name}, task {task}")
+            values = dict(values or {})
+            bad = sorted(set(values.pop("policy", None) or {}) - {*POLICY_KEYS, "policy_iv"})
+            if bad:
+                raise _fail(path, f"scale {name}, task {task}: unknown policy option(s) {', '.join(bad)}")
+            _check_train(path, values, f"scale {name}, task {task}")
     steps = []
     for i, entry in enumerate(data.get("steps") or []):
         if not isinstance(entry, dict) or len(entry) != 1:
@@ -156,9 +167,10 @@ def _check_train(path: Path, values: dict[str, Any], where: str) -> None:
         raise _fail(path, f"{where}: unknown training option(s) {', '.join(bad)}")
 
 
-def _expand(options: dict[str, Any]) -> list[dict[str, Any]]:
-    """The step once per combination of its ``vary`` values (``{key: value}`` per combination)."""
-    vary = options.get("vary") or {}
+def _expand(options: dict[str, Any], shorter: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The step once per combination of its ``vary`` values (``{key: value}`` per combination); the scale's
+    ``vary`` (``shorter``) replaces the values of the keys it names."""
+    vary = {k: shorter.get(k, v) for k, v in (options.get("vary") or {}).items()}
     keys = list(vary)
     return [dict(zip(keys, values)) for values in itertools.product(*(list(vary[k]) for k in keys))] or [{}]
 
@@ -191,16 +203,22 @@ def plan_recipe(recipe: Recipe, scale: str, out: str | Path, overrides: dict[str
     seeds = [int(s) for s in config["seeds"]]
     planned = []
     for task, task_values in config["tasks"].items():
+        task_values = dict(task_values or {})
+        task_policy = task_values.pop("policy", None) or {}
         for kind, options in recipe.steps:
-            for varied in _expand(options):
-                train = {**(config.get("train") or {}), "task": task, **(task_values or {}),
+            for varied in _expand(options, config.get("vary") or {}):
+                train = {**(config.get("train") or {}), "task": task, **task_values,
                          **(options.get("train") or {}), **(overrides or {})}
                 step_opts = {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
                 for key, value in varied.items():
                     target = train if key in TrainConfig.field_names() else step_opts
                     target[key] = value
+                if kind in ("train", "compare"):  # policy settings: the scale's, the task's, then the step's
+                    step_opts = {**(config.get("policy") or {}), **task_policy, **step_opts}
                 names = {"task": task, **varied}
-                step = PlannedStep(kind, task, Path(out) / _format(options["out"], names), train, step_opts, seeds, 0)
+                step_seeds = [int(x) for x in options.get("seeds") or seeds]
+                step = PlannedStep(kind, task, Path(out) / _format(options["out"], names), train, step_opts,
+                                   step_seeds, 0)
                 step.runs = _count_runs(step, config)
                 step.describe = _describe(step)
                 planned.append(step)
@@ -250,7 +268,8 @@ def _run_step(step: PlannedStep, root: Path, executor: Executor) -> None:
         if needs_sets([method]):
             selection = resolve_sets(str(step.options.get("sets", "paper")), train, step.seeds,
                                      step.out.parent / f"{step.out.name}-selection", executor=executor)
-        train.update(method_values(method, selection, policy=_policy(step.options)))
+        train.update(method_values(method, selection, policy=_policy(step.options),
+                                   policy_iv=_policy_iv(step.options.get("policy_iv", "auto"))))
         probe = {} if step.kind == "cka" or step.options.get("cka") else None
         run_seeds(train, step.seeds, step.out, resume=True, cka_probe=probe, executor=executor)
     elif step.kind == "sweep":
@@ -263,8 +282,14 @@ def _run_step(step: PlannedStep, root: Path, executor: Executor) -> None:
             train=train, out=str(step.out), seeds=step.seeds,
             methods=_as_list(step.options.get("methods", "direct,noisytune,slowfast")),
             sets=str(step.options.get("sets", "paper")), policy=_policy(step.options),
-            **{k: step.options[k] for k in ("policy_iv", "noise_lambda", "which", "alpha") if k in step.options}),
+            policy_iv=_policy_iv(step.options.get("policy_iv", "auto")),
+            **{k: step.options[k] for k in ("noise_lambda", "which", "alpha") if k in step.options}),
             executor=executor)
+
+
+def _policy_iv(value: Any) -> str:
+    """``auto``, ``on`` or ``off``; YAML reads an unquoted on / off as a boolean."""
+    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
 
 
 def _as_list(value: Any) -> list[str]:

@@ -50,8 +50,9 @@ from xlingual_probe.plots.table import Table
 from xlingual_probe.plots.tables import Skip, TableContext, caption_facts
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.io import atomic_write_text
 
-__all__ = ["ARTEFACTS", "Artefact", "BuildResult", "Output", "build_artefacts", "marked_layers"]
+__all__ = ["ARTEFACTS", "Artefact", "BuildResult", "Output", "build_artefacts", "marked_layers", "write_index"]
 
 
 @dataclass
@@ -428,3 +429,19 @@ def build_artefacts(paths: list[str | Path], out: str | Path | None = None, *, o
                                 if output.figure is not None else output.table.write(out))
             outputs.append(output)
     return BuildResult(sources, outputs, skipped, ctx.score)
+
+
+def write_index(result: BuildResult, out: str | Path) -> Path:
+    """``out/index.md``: every figure (image and caption) and table written to ``out``, then what was skipped."""
+    lines = ["# Figures and tables", "", f"Tables report {result.score.describe()}.", ""]
+    for output in result.outputs:
+        lines += [f"## {output.title}", ""]
+        if output.figure is not None:
+            lines += [f"![{output.title}]({output.name}.png)", "", output.caption, ""]
+        else:
+            lines += [output.table.to_markdown(), ""]
+    lines += ["## Not drawn", ""]
+    lines += [f"- `{name}` ({ARTEFACTS[name].paper}): {reason}" for name, reason in result.skipped] or ["- nothing"]
+    path = Path(out) / "index.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path

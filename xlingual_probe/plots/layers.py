@@ -100,7 +100,7 @@ def layer_figure(panels: list[LayerPanel], mark_label: str = "significant", titl
         ax.set_xticks(x)
         ax.set_xticklabels(["emb" if p == -1 else str(int(p)) for p in x])
         ax.set_xlabel("layer ℓ (0 = bottom)")
-        ax.set_title(f"{panel.dataset}: {KINDS[panel.kind]}")
+        ax.set_title(f"{panel.dataset}: {KINDS[panel.kind]}" if panel.dataset else KINDS[panel.kind])
         if kinds.index(panel.kind) == 0:
             ax.set_ylabel(panel.ylabel)
     handles = [Line2D([], [], color=KIND_COLOURS[k], marker="o", label=KINDS[k]) for k in kinds]
