@@ -23,10 +23,10 @@ def report(paper_root, tmp_path_factory):
 
 def html_table(page: str, table_id: str) -> dict[str, list[str]]:
     """``{row header: [cell texts]}`` of the ``<table id=...>`` in ``page`` (bold markup removed)."""
-    block = re.search(rf'<table id="{re.escape(table_id)}">(.*?)</table>', page, re.S).group(1)
+    block = re.search(rf'<table id="{re.escape(table_id)}">(.*?)</table>', page, re.DOTALL).group(1)
     body = block.split("<tbody>")[1]
     rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL):
         header = re.search(r"<th>(.*?)</th>", row).group(1)
         rows[header] = [re.sub(r"</?strong>", "", c) for c in re.findall(r"<td>(.*?)</td>", row)]
     return rows
@@ -70,13 +70,13 @@ def test_report_says_where_each_number_came_from(report, paper_root):
     assert f"xprobe probe layers --task xnli --out {paper_root / 'sweep-xnli'}" in page
     assert "Made by <code>xprobe report fixture --out report</code>" in page
     assert '&quot;few_shot&quot;: 5' in page  # a configuration block (HTML-escaped JSON)
-    prov = re.search(r'<h3 id="prov-table2-methods">.*?</table>', page, re.S).group(0)
+    prov = re.search(r'<h3 id="prov-table2-methods">.*?</table>', page, re.DOTALL).group(0)
     assert "slow-and-fast / xnli M = 0" in prov and "1, 2, 3" in prov and 'href="#cmd-' in prov
 
 
 def test_report_shows_the_selection_and_its_evidence(report):
     page = report.html.read_text(encoding="utf-8")
-    section = re.search(r'<section id="selection">(.*?)</section>', page, re.S).group(1)
+    section = re.search(r'<section id="selection">(.*?)</section>', page, re.DOTALL).group(1)
     assert "S_I = 0-1" in section and "policy IV on" in section and "fixture selection" in section
     assert "in S_I (drop 3.00 &gt; δ)" in section and "Evidence: S_II" in section
 
