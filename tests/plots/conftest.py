@@ -44,9 +44,12 @@ def sweep_jobs() -> list:
 
 @pytest.fixture(scope="session")
 def paper_root(tmp_path_factory):
+    return write_paper_runs(tmp_path_factory.mktemp("paper-runs"))
+
+
+def write_paper_runs(root):
     """``cmp-xnli`` (DF, FS, slow-and-fast; CKA on DF), ``cmp-xnli-M5``, ``cmp-panx``, ``abl-c1`` (c1 = 0.5),
     ``swaps`` (slowfast:swap-S) and ``sweep-xnli`` (3 layers, every experiment family, 2 seeds, selection)."""
-    root = tmp_path_factory.mktemp("paper-runs")
     write_comparison(root / "cmp-xnli", {"direct": DF, "slow": SLOW, "slowfast": SLOWFAST}, cka_layers=3)
     write_comparison(root / "cmp-xnli-M5", {m: {k: {lang: v + 3 for lang, v in s.items()} for k, s in f.items()}
                                             for m, f in {"direct": DF, "slowfast": SLOWFAST}.items()}, few_shot=5)

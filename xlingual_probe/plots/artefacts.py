@@ -52,7 +52,8 @@ from xlingual_probe.runs import RunFiles
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_text
 
-__all__ = ["ARTEFACTS", "Artefact", "BuildResult", "Output", "build_artefacts", "marked_layers", "write_index"]
+__all__ = ["ARTEFACTS", "Artefact", "BuildResult", "Output", "build_artefacts", "marked_layers", "outputs_markdown",
+           "write_index"]
 
 
 @dataclass
@@ -92,6 +93,13 @@ def _curve_caption(ctx: TableContext, runs: list[str], what: str) -> str:
     seeds = sorted({int(s) for s in ctx.runs.loc[ctx.runs["run"].isin(runs), "seed"].dropna()})
     return (f"{what} Lines: mean over seeds {', '.join(map(str, seeds))}; bands: ± 1 std (ddof 1) where a series "
             "has ≥ 2 seeds. Scores on the dev sets evaluated during training (every --eval-every updates).")
+
+
+def _scored_figure(ctx: TableContext, name: str, title: str, text: str, figure: Figure,
+                   provenance: dict[str, list[str]]) -> list[Output]:
+    """An output whose caption adds the seeds, score and checkpoint rule of the runs behind it."""
+    return [Output(name, title, f"{text} {caption_facts(ctx, _all_runs(provenance))}", figure=figure,
+                   provenance=provenance)]
 
 
 def _all_runs(panels: dict[str, Any]) -> list[str]:
@@ -220,11 +228,10 @@ def fig3_layers(ctx: TableContext) -> list[Output]:
             provenance[f"{dataset}: DF"] = base_runs
     if not panels:
         raise Skip("needs a sweep with reinit / freeze experiments (xprobe probe layers --experiments reinit,freeze)")
-    caption = (f"Overall score when one layer is re-initialised before / frozen during fine-tuning; error bars ± 1 "
-               f"std over seeds, dotted DF with its ± std band. Stars: {'; '.join(sorted(hows))}. "
-               f"{caption_facts(ctx, _all_runs(provenance))}")
-    return [Output("fig3-layers", "Figure 3: re-initialise / freeze one layer", caption,
-                   figure=layer_figure(panels, mark_label="significant"), provenance=provenance)]
+    return _scored_figure(ctx, "fig3-layers", "Figure 3: re-initialise / freeze one layer",
+                          "Overall score when one layer is re-initialised before / frozen during fine-tuning; error "
+                          "bars ± 1 std over seeds, dotted DF with its ± std band. Stars: "
+                          f"{'; '.join(sorted(hows))}.", layer_figure(panels, mark_label="significant"), provenance)
 
 
 @_register("fig-table1-groups", "Table 1 (as a figure)")
@@ -242,11 +249,10 @@ def fig_table1_groups(ctx: TableContext) -> list[Output]:
         provenance[f"{column}: DF"] = base.runs
     if not panels:
         raise Skip("the sweep has no finished DF baseline to compare the group experiments with")
-    caption = ("Group experiments of the layer sweep: the mean per-seed difference to DF (pairs by seed: same head "
-               "initialisation and data order) with its 95% Student-t interval; no whisker with one seed or no "
-               f"variance. {caption_facts(ctx, _all_runs(provenance))}")
-    return [Output("fig-table1-groups", "Table 1 as a figure: group experiments vs DF", caption,
-                   figure=group_bars_figure(panels), provenance=provenance)]
+    return _scored_figure(ctx, "fig-table1-groups", "Table 1 as a figure: group experiments vs DF",
+                          "Group experiments of the layer sweep: the mean per-seed difference to DF (pairs by seed: "
+                          "same head initialisation and data order) with its 95% Student-t interval; no whisker with "
+                          "one seed or no variance.", group_bars_figure(panels), provenance)
 
 
 @_register("fig4-last-k", "Fig. 4")
@@ -358,11 +364,11 @@ def fig_language_gains(ctx: TableContext) -> list[Output]:
             provenance[f"{dataset}: {reference.label}"] = reference.runs
     if not panels:
         raise Skip("needs finished DF runs and runs of another method on at least 2 shared seeds (xprobe compare)")
-    caption = ("Per-language gain of each method over DF: the mean of the per-seed differences (pairs by seed) with "
-               "its 95% Student-t interval; source language first, then the targets alphabetically; diamonds: the "
-               f"target mean and the overall score. {caption_facts(ctx, _all_runs(provenance))}")
-    return [Output("fig-language-gains", "Per-language gain over DF (forest plot)", caption,
-                   figure=language_gain_figure(panels), provenance=provenance)]
+    return _scored_figure(ctx, "fig-language-gains", "Per-language gain over DF (forest plot)",
+                          "Per-language gain of each method over DF: the mean of the per-seed differences (pairs by "
+                          "seed) with its 95% Student-t interval; source language first, then the targets "
+                          "alphabetically; diamonds: the target mean and the overall score.",
+                          language_gain_figure(panels), provenance)
 
 
 def _table_artefact(name: str, paper: str) -> None:
@@ -431,17 +437,28 @@ def build_artefacts(paths: list[str | Path], out: str | Path | None = None, *, o
     return BuildResult(sources, outputs, skipped, ctx.score)
 
 
-def write_index(result: BuildResult, out: str | Path) -> Path:
-    """``out/index.md``: every figure (image and caption) and table written to ``out``, then what was skipped."""
-    lines = ["# Figures and tables", "", f"Tables report {result.score.describe()}.", ""]
+def outputs_markdown(result: BuildResult, figures: str = ".") -> list[str]:
+    """Markdown lines of every output (a section each: image and caption, or the table) and the skipped ones.
+
+    Args:
+        result: what :func:`build_artefacts` drew (with its files written).
+        figures: the folder of the PNG files, relative to where the Markdown lies.
+    """
+    lines = []
     for output in result.outputs:
         lines += [f"## {output.title}", ""]
         if output.figure is not None:
-            lines += [f"![{output.title}]({output.name}.png)", "", output.caption, ""]
+            lines += [f"![{output.title}]({figures}/{output.name}.png)", "", output.caption, ""]
         else:
             lines += [output.table.to_markdown(), ""]
     lines += ["## Not drawn", ""]
     lines += [f"- `{name}` ({ARTEFACTS[name].paper}): {reason}" for name, reason in result.skipped] or ["- nothing"]
+    return [*lines, ""]
+
+
+def write_index(result: BuildResult, out: str | Path) -> Path:
+    """``out/index.md``: every figure (image and caption) and table written to ``out``, then what was skipped."""
+    lines = ["# Figures and tables", "", f"Tables report {result.score.describe()}.", "", *outputs_markdown(result)]
     path = Path(out) / "index.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines))
     return path

@@ -23,7 +23,7 @@ import pandas as pd
 
 from xlingual_probe.plots._scores import ScoreSource
 from xlingual_probe.plots._sources import Sources, command_text
-from xlingual_probe.plots.artefacts import ARTEFACTS, BuildResult, Output, build_artefacts
+from xlingual_probe.plots.artefacts import ARTEFACTS, BuildResult, Output, build_artefacts, outputs_markdown
 from xlingual_probe.plots.style import FORMATS
 from xlingual_probe.reporting import markdown_table
 from xlingual_probe.utils.io import atomic_write_text, to_json
@@ -218,12 +218,7 @@ def _markdown(result: BuildResult, prov: _Provenance, title: str, command: str |
              f"Tables and bar charts report {result.score.describe()} (`--score {result.score.name}`).", ""]
     if command:
         lines += [f"Made by `{command}`.", ""]
-    for output in result.outputs:
-        lines += [f"## {output.title}", ""]
-        if output.figure is not None:
-            lines += [f"![{output.title}]({figures}/{output.name}.png)", "", output.caption, ""]
-        else:
-            lines += [output.table.to_markdown(), ""]
+    lines += outputs_markdown(result, figures)
     lines += ["## Weight-set selection", ""]
     blocks = _selection_blocks(result.sources)
     for path, sets, notes, evidence in blocks:
@@ -233,9 +228,7 @@ def _markdown(result: BuildResult, prov: _Provenance, title: str, command: str |
             lines += [f"#### Evidence: {name}", "", markdown_table(frame), ""]
     if not blocks:
         lines += ["No selection.json under the given directories.", ""]
-    lines += ["## Not drawn", ""]
-    lines += [f"- `{n}` ({ARTEFACTS[n].paper}): {r}" for n, r in result.skipped] or ["- nothing"]
-    lines += ["", "## Provenance", ""]
+    lines += ["## Provenance", ""]
     for output in result.outputs:
         frame = pd.DataFrame([{"series / cell": r["what"], "seeds": r["seeds"],
                                "command": _refs(r["commands"], "cmd", False) + _unrecorded(r["unrecorded"]),
