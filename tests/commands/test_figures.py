@@ -31,10 +31,11 @@ def test_figures_writes_files_and_says_what_it_skipped(runs, tmp_path):
 
 
 def test_report_prints_the_path_of_the_page(runs, tmp_path):
-    result = CliRunner().invoke(app, ["report", str(runs / "cmp-panx"), "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(app, ["report", str(runs / "cmp-panx" / "direct"), "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == f"report: {tmp_path / 'r' / 'report.html'}"
-    assert (tmp_path / "r" / "figures" / "fig1-gap-methods.svg").is_file()
+    assert "skipped fig1-gap-methods" in result.output
+    assert (tmp_path / "r" / "figures" / "fig2-loss-gap.svg").is_file()
 
 
 def test_run_dry_run_prints_the_plan():

@@ -176,14 +176,16 @@ def marked_layers(selection: dict[str, Any], kind: str, alpha: float = 0.05) -> 
     rows = _evidence_rows(selection, name)
     if rows is None:
         return None
-    marked, how = set(), f"in {name} (selection.json decision)"
+    metric = (selection.get("options") or {}).get("metric")
+    on = f", on its {metric} scores" if metric else ""
+    marked, how = set(), f"in {name} (selection.json decision{on})"
     for row in rows:
         unit = str(row.get("unit", ""))
         adjusted = next((_number(row[k]) for k in ("p_holm", "p_adjusted", "holm_p") if k in row), None)
         if isinstance(row.get("significant"), bool):
-            hit, how = row["significant"], f"significant for {name} (selection.json)"
+            hit, how = row["significant"], f"significant for {name} (selection.json{on})"
         elif adjusted is not None:
-            hit, how = adjusted < alpha, f"Holm-adjusted p < {alpha:g} (selection.json, {name})"
+            hit, how = adjusted < alpha, f"Holm-adjusted p < {alpha:g} (selection.json, {name}{on})"
         else:
             hit = str(row.get("decision", "")).startswith(f"in {name}")
         if hit and unit:
@@ -320,14 +322,17 @@ def fig7_languages(ctx: TableContext) -> list[Output]:
 def fig_policy_k(ctx: TableContext) -> list[Output]:
     runs = ctx.runs[ctx.runs["method"].astype(str).str.match(r"^(slowfast|slow|fast)(:|$)")]
     picked: dict[str, str] = {}
+    methods: dict[str, str] = {}
     for (dataset, method), group in runs.sort_values("seed").groupby(["dataset", "method"], sort=False):
         with_k = [r for r in group["run"] if any(c.startswith("K.") for c in step_series(r).columns)]
         if with_k:
             seed = ctx.runs.set_index("run").loc[with_k[0], "seed"]
-            picked[f"{dataset}: {method_name(method)} (seed {seed})"] = with_k[0]
+            key = f"{dataset}: {method_name(method)} (seed {seed})"
+            picked[key], methods[key] = with_k[0], str(method)
     if not picked:
         raise Skip("needs a slow-and-fast, FS or FF run (xprobe train slowfast / xprobe compare)")
-    order = sorted(picked, key=lambda k: ("slow-and-fast" not in k, "(" in k.split(": ", 1)[1].split(" (seed")[0], k))
+    rank = {"slowfast": 0, "slow": 1, "fast": 2}  # all four policies first; variants (method:swap) last
+    order = sorted(picked, key=lambda k: (rank.get(methods[k], 3), k))
     panels = {k: picked[k] for k in order[:3]}
     caption = ("The training loss of one policy run per panel (thin: every update; thick: running mean) with the "
                "updates in phase 2 shaded, and the learning-rate multiplier K of each optimizer group over updates "
