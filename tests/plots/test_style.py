@@ -3,7 +3,14 @@
 import matplotlib
 import pytest
 
-from xlingual_probe.plots.style import OKABE_ITO, new_figure, ordered_colors, save_figure, series_colors, styled
+from xlingual_probe.plots.style import (
+    OKABE_ITO,
+    new_figure,
+    ordered_colors,
+    save_figure,
+    series_colors,
+    styled,
+)
 
 
 def test_sizes_and_palette():
