@@ -122,7 +122,7 @@ def _gap_figure(table: pd.DataFrame, title: str | None) -> Figure:
     legend_right(top)
     bottom.set_xlabel("update (optimizer steps)")
     bottom.set_ylabel("gap (points)")
-    loss_ax.set_ylabel("training loss (dotted)")
+    loss_ax.set_ylabel("training loss (nats, dotted)")
     loss_ax.grid(False)
     handles = bottom.get_legend_handles_labels()[0] + loss_ax.get_legend_handles_labels()[0]
     # beyond the twin axis' tick labels, so it covers neither axes

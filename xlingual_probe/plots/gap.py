@@ -39,7 +39,7 @@ __all__ = ["Panels", "curves_figure", "loss_gap_figure", "panel_grid"]
 
 Panels = dict[str, dict[str, list[str]]]
 UPDATE_LABEL = "update (optimizer steps)"
-LABELS = {"gap": "gap (points)", "loss": "training loss", "overall": "overall score (points)",
+LABELS = {"gap": "gap (points)", "loss": "training loss (nats)", "overall": "overall score (points)",
           "source": "source score (points)", "target_mean": "target mean (points)"}
 
 

@@ -88,7 +88,7 @@ def policy_figure(panels: dict[str, str], title: str | None = None) -> Figure:
         k_ax.set_yticks(sorted({0.0, 0.01, 1.0, *[v for v in values if v >= 1.0]}))
         k_ax.set_yticklabels([f"{v:g}" for v in k_ax.get_yticks()])
         loss_ax.set_title(name)
-        loss_ax.set_ylabel("training loss" if col == 0 else "")
+        loss_ax.set_ylabel("training loss (nats)" if col == 0 else "")
         k_ax.set_ylabel("learning-rate multiplier K" if col == 0 else "")
         k_ax.set_xlabel(UPDATE_LABEL)
     handles, labels = [], []
