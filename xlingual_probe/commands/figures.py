@@ -29,7 +29,7 @@ Examples:
 def figures_command(
     dirs: Annotated[list[Path], typer.Argument(help="Run, sweep or comparison directories, or folders holding them.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the figure and table files.")],
-    only: Annotated[Optional[str], typer.Option(help="Comma-separated artefact names [all]: "
+    only: Annotated[Optional[str], typer.Option(help="Comma-separated artefact names (default: all): "
                                                      + ", ".join(ARTEFACTS) + ".")] = None,
     score: Annotated[str, typer.Option(help="Score of the tables: best, final, test:best or test:final.")] = "best",
     alpha: Annotated[float, typer.Option(help="Level of the Holm-corrected tests (bold, marked layers).")] = 0.05,

@@ -47,7 +47,7 @@ def run_command(
     recipe: Annotated[Path, typer.Argument(help="A recipe file (analyses/*.yaml).")],
     scale: Annotated[str, typer.Option(help="demo (small, CPU), paper (the paper's settings) or another scale "
                                             "the recipe defines.")] = "demo",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [runs/RECIPE-SCALE].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: runs/RECIPE-SCALE).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="KEY=VALUE: a training option for every run (e.g. model=PATH, data_dir=DIR); repeatable.")
     ] = None,
