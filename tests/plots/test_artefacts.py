@@ -87,7 +87,7 @@ def test_fig2_loss_gap_and_phase2_start(built):
 
 def test_fig3_layers_marks_from_selection_evidence(built):
     fig = built[0]["fig3-layers"].figure
-    reinit, freeze = (axes_by_title(fig)[f"xnli: {k}"] for k in ("re-initialise layer ℓ", "freeze layer ℓ"))
+    reinit, freeze = (axes_by_title(fig)[f"xnli: {k} (n = 2 seeds)"] for k in ("re-initialise layer ℓ", "freeze layer ℓ"))
     assert line(reinit, "re-initialise layer ℓ").get_ydata() == pytest.approx([68.5, 68.45, 71.5])
     assert line(freeze, "freeze layer ℓ").get_ydata()[0] == pytest.approx(72.15)
     stars = {ax: [x for x in ax.get_lines() if x.get_gid() == "marked"] for ax in (reinit, freeze)}
@@ -142,7 +142,7 @@ def test_policy_figure_shows_k_and_phase(built):
     fig = built[0]["fig-policy-k"].figure
     axes = axes_by_title(fig)
     assert next(iter(axes)) == "panx: slow-and-fast (seed 1)"
-    k_ax = next(a for a in fig.axes if a.get_ylabel().startswith("learning-rate"))
+    k_ax = next(a for a in fig.axes if a.get_ylabel() == "multiplier K")
     s1 = line(k_ax, "S_I")
     assert s1.get_ydata()[0] == 0.01 and s1.get_ydata()[-1] == 1.0
     assert line(k_ax, "V_II").get_ydata()[-1] == 10.0
@@ -300,3 +300,13 @@ def test_comparison_directory_moved_after_the_runs(tmp_path):
     moved = root.rename(tmp_path / "b")
     result = build_artefacts([moved], only=["table2-methods"])
     assert {r for r, _ in csv_cells(result.outputs[0])} == {"DF", "slow-and-fast"}
+
+
+def test_policy_figure_leaves_out_sets_without_parameters(tmp_path):
+    run = write_run(tmp_path / "sf", final=scores(80, 70, 60), method="slowfast", policy_steps=True)
+    (run / "param_groups.csv").write_text("group,parameter\nV_I,a\nV_II,b\nV_II/no_decay,c\nrest,d\n", encoding="utf-8")
+    (output,) = build_artefacts([tmp_path], only=["fig-policy-k"]).outputs
+    k_ax = next(a for a in output.figure.axes if a.get_ylabel() == "multiplier K")
+    assert sorted(x.get_label() for x in k_ax.get_lines()) == ["V_I", "V_II"]
+    legend = [t.get_text() for t in output.figure.legends[0].get_texts()]
+    assert legend[-1] == r"no parameters (not drawn): $S_I \setminus S_{II}$, $S_{II}$"

@@ -87,6 +87,7 @@ def layer_figure(panels: list[LayerPanel], mark_label: str = "significant", titl
         ax.errorbar(x, means, yerr=np.nan_to_num(stds), color=colour, fmt="none", capsize=2)
         ax.plot(x, means, color=colour, marker="o", label=KINDS[panel.kind])
         base = pd.to_numeric(panel.baseline, errors="coerce").dropna()
+        seeds = max([len(base)] + [len(pd.to_numeric(v, errors="coerce").dropna()) for v in panel.values.values()])
         if len(base):
             low, high = x.min() - 0.5, x.max() + 0.5
             std = base.std(ddof=1) if len(base) > 1 else np.nan
@@ -100,11 +101,13 @@ def layer_figure(panels: list[LayerPanel], mark_label: str = "significant", titl
         ax.set_xticks(x)
         ax.set_xticklabels(["emb" if p == -1 else str(int(p)) for p in x])
         ax.set_xlabel("layer ℓ (0 = bottom)")
-        ax.set_title(f"{panel.dataset}: {KINDS[panel.kind]}" if panel.dataset else KINDS[panel.kind])
+        what = f"{KINDS[panel.kind]} (n = {seeds} seed{'s' if seeds != 1 else ''})"
+        ax.set_title(f"{panel.dataset}: {what}" if panel.dataset else what)
         if kinds.index(panel.kind) == 0:
             ax.set_ylabel(panel.ylabel)
     handles = [Line2D([], [], color=KIND_COLOURS[k], marker="o", label=KINDS[k]) for k in kinds]
-    handles.append(Line2D([], [], color="0.3", linestyle=":", label="DF (± std)"))
+    with_std = any(len(pd.to_numeric(p.baseline, errors="coerce").dropna()) > 1 for p in panels)
+    handles.append(Line2D([], [], color="0.3", linestyle=":", label="DF (± std)" if with_std else "DF"))
     if any(p.marked for p in panels):
         handles.append(Line2D([], [], color=MARK_COLOUR, marker="*", linestyle="none", markersize=9, label=mark_label))
     legend_below(fig, handles, [h.get_label() for h in handles])
@@ -151,7 +154,8 @@ def group_bars_figure(panels: list[GroupBars], confidence: float = 0.95, title: 
         ax.set_yticklabels([f"{n} (n={d.n})" if not shared else n for n, d in zip(labels, diffs)])
         ax.set_xlabel(panel.xlabel)
         seeds = sorted({d.n for d in diffs})
-        ax.set_title(panel.dataset + (f" (n = {seeds[0]} seed pairs)" if shared and len(seeds) == 1 else ""))
+        pairs = f" (n = {seeds[0]} seed pair{'s' if seeds[0] != 1 else ''})" if shared and len(seeds) == 1 else ""
+        ax.set_title(panel.dataset + pairs)
         ax.grid(axis="y", visible=False)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)

@@ -132,8 +132,10 @@ def legend_right(ax: Axes, handles: Iterable[Any] | None = None, labels: Iterabl
 
 
 def legend_below(fig: Figure, handles: Sequence[Any], labels: Sequence[str], ncols: int | None = None) -> Any:
-    """One legend for the whole figure, below the axes (constrained layout makes room for it)."""
-    return fig.legend(handles, labels, loc="outside lower center", ncols=ncols or min(len(labels), 4))
+    """One legend for the whole figure, below the axes (constrained layout makes room for it); at most two
+    columns in a one-column figure and four in a two-column one, so it never widens the figure."""
+    widest = 4 if fig.get_figwidth() > ONE_COLUMN else 2
+    return fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols or widest, widest, len(labels)))
 
 
 def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:

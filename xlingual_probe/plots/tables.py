@@ -218,7 +218,7 @@ def table5_ablation(ctx: TableContext) -> list[Table]:
     runs = zero_shot(runs)[0]
     centre = centre_setting(runs)
     if not centre or all(pd.to_numeric(runs[k], errors="coerce").nunique() < 2 for k in POLICY_HYPER):
-        raise Skip("needs slow-and-fast comparisons that differ in --c1, --c2 or --r (one comparison per value)")
+        raise Skip("needs slow-and-fast runs that differ in --c1, --c2 or --r (xprobe run analyses/table5-ablation.yaml)")
     rows, groups, cells = [], [], []
     for key in POLICY_HYPER:
         others = [k for k in POLICY_HYPER if k != key]
