@@ -266,7 +266,7 @@ class Table:
         return "\n".join(lines) + "\n"
 
     def to_html(self) -> str:
-        """A ``<table>`` with a ``<caption>`` (bold as ``<strong>``); text HTML-escaped."""
+        """A ``<figure>`` holding the caption and the ``<table>`` (bold as ``<strong>``); text HTML-escaped."""
         bold = self.bold_cells()
         e = html.escape
         head = []
@@ -283,8 +283,10 @@ class Table:
             cells = "".join(f"<td><strong>{e(t)}</strong></td>" if (row, c) in bold else f"<td>{e(t)}</td>"
                             for c, t in zip(self.columns, texts))
             body.append(f"<tr><th>{e(row)}</th>{cells}</tr>")
-        return (f'<table id="{e(self.name)}"><caption><b>{e(self.title)}.</b> {e(self.caption)} '
-                f"{e(self.bold_rule())}</caption><thead>{''.join(head)}</thead><tbody>{''.join(body)}</tbody></table>")
+        # the caption as the figure's caption, not <caption>: a <caption> is as narrow as its table
+        return (f"<figure><figcaption><b>{e(self.title)}.</b> {e(self.caption)} {e(self.bold_rule())}</figcaption>"
+                f'<table id="{e(self.name)}"><thead>{"".join(head)}</thead><tbody>{"".join(body)}</tbody></table>'
+                "</figure>")
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write ``NAME.csv``, ``NAME.md`` and ``NAME.tex`` into ``out_dir``; returns the paths."""

@@ -86,8 +86,9 @@ def caption_facts(ctx: TableContext, runs: list[str]) -> str:
     metrics = sorted({str(m) for m in table["metric"].dropna()}) or ["score"]
     select = sorted({str(s) for s in table["select_by"].dropna()})
     rule = "; ".join(SELECT_BY.get(s, s) for s in select) or "not recorded"
-    text = (f"Mean ± std (ddof 1) over seeds {', '.join(map(str, seeds))} ({len(seeds)} seeds; a cell's own seeds "
-            f"are in the CSV). Metric: {', '.join(metrics)} (points, 0–100), from {ctx.score.describe()}; "
+    plural = "s" if len(seeds) != 1 else ""
+    text = (f"Mean ± std (ddof 1) over seed{plural} {', '.join(map(str, seeds))} ({len(seeds)} seed{plural}; a cell's own "
+            f"seeds are in the CSV). Metric: {', '.join(metrics)} (points, 0–100), from {ctx.score.describe()}; "
             f"checkpoint selected by {rule}.")
     if ctx.score.split == "dev" and ctx.score.record == "best" and not _reported_apart(ctx, runs):
         text += " The checkpoint is selected and reported on the same dev data (an optimistic estimate)."
