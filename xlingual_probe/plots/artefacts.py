@@ -144,8 +144,8 @@ def fig2_loss_gap(ctx: TableContext) -> list[Output]:
                    _curve_caption(ctx, _all_runs(panels), "Training loss (mean since the previous evaluation, top) "
                                   "and gap (bottom) of DF per task. Dotted: the first update in phase 2 (the mean loss "
                                   "fell by no more than the threshold over the last window; SPEC Eq. 1), mean over "
-                                  "the seeds that reach it, from steps.jsonl (logged, or replayed with window 100, "
-                                  "threshold 0.1)."),
+                                  "the seeds that reach it, from steps.jsonl (logged by policy runs, else replayed with the "
+                                  "run's policy window and threshold, or 100 and 0.1)."),
                    figure=loss_gap_figure(panels), provenance={f"{d}: {k}": v for d, s in panels.items()
                                                                for k, v in s.items()})]
 
