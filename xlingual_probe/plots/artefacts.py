@@ -442,18 +442,19 @@ def build_artefacts(paths: list[str | Path], out: str | Path | None = None, *, o
     return BuildResult(sources, outputs, skipped, ctx.score)
 
 
-def outputs_markdown(result: BuildResult, figures: str = ".") -> list[str]:
+def outputs_markdown(result: BuildResult, figures: str = "") -> list[str]:
     """Markdown lines of every output (a section each: image and caption, or the table) and the skipped ones.
 
     Args:
         result: what :func:`build_artefacts` drew (with its files written).
-        figures: the folder of the PNG files, relative to where the Markdown lies.
+        figures: the folder of the PNG files, relative to where the Markdown lies ("" = the same folder).
     """
     lines = []
     for output in result.outputs:
         lines += [f"## {output.title}", ""]
         if output.figure is not None:
-            lines += [f"![{output.title}]({figures}/{output.name}.png)", "", output.caption, ""]
+            image = f"{figures}/{output.name}.png" if figures else f"{output.name}.png"
+            lines += [f"![{output.title}]({image})", "", output.caption, ""]
         else:
             lines += [output.table.to_markdown(), ""]
     lines += ["## Not drawn", ""]

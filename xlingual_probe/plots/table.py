@@ -21,7 +21,7 @@ escaped (:func:`latex_escape`) so labels such as ``S_I`` or ``×10`` compile.
 >>> t.set("DF", "XNLI", pd.Series({1: 70.0, 2: 71.0, 3: 72.0}))
 >>> t.set("ours", "XNLI", pd.Series({1: 71.0, 2: 73.0, 3: 73.5}))
 >>> print(t.to_markdown().splitlines()[-1])
-| ours | 72.50 ± 1.32 |
+| ours | **72.50 ± 1.32** |
 """
 
 from __future__ import annotations
