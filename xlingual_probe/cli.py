@@ -6,6 +6,7 @@ become one ``error:`` line and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -13,12 +14,16 @@ import typer
 
 from xlingual_probe.commands.compare import compare_command
 from xlingual_probe.commands.demo import demo_command
+from xlingual_probe.commands.figures import figures_command
 from xlingual_probe.commands.inspect_model import inspect_command
 from xlingual_probe.commands.plot import plot_command
 from xlingual_probe.commands.probe_cka import probe_cka_command
 from xlingual_probe.commands.probe_layers import probe_layers_command
+from xlingual_probe.commands.report import report_command
+from xlingual_probe.commands.run import run_command
 from xlingual_probe.commands.select import select_command
 from xlingual_probe.commands.train import train_command
+from xlingual_probe.training.provenance import ARGV_ENV
 from xlingual_probe.utils.errors import UserError
 
 app = typer.Typer(
@@ -38,6 +43,9 @@ probe_app.command("cka", no_args_is_help=True)(probe_cka_command)
 app.command("select", no_args_is_help=True)(select_command)
 app.command("compare", no_args_is_help=True)(compare_command)
 app.command("plot", no_args_is_help=True)(plot_command)
+app.command("figures", no_args_is_help=True)(figures_command)
+app.command("report", no_args_is_help=True)(report_command)
+app.command("run", no_args_is_help=True)(run_command)
 app.command("demo")(demo_command)
 app.add_typer(probe_app, name="probe")
 
@@ -45,6 +53,9 @@ app.add_typer(probe_app, name="probe")
 def main() -> None:
     """Entry point: run the app, turning :class:`UserError` into a one-line message."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # every run records the outermost xprobe command in its config.json, also when a worker process trains it
+    outer = ARGV_ENV in os.environ
+    os.environ.setdefault(ARGV_ENV, json.dumps(["xprobe", *sys.argv[1:]]))
     import datasets
     import transformers
 
@@ -59,3 +70,6 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted: unfinished runs can be continued with --resume", err=True)
         sys.exit(130)
+    finally:
+        if not outer:  # main() called in-process (tests, scripts) leaves the environment as it found it
+            os.environ.pop(ARGV_ENV, None)

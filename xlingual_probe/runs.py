@@ -8,7 +8,9 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        ``device`` (type, number of processes), ``data`` (metric, languages,
                        train_examples, train_features, max_length, eval_examples per language),
                        ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
-                       frozen_parameters, model_family, num_layers); extra keys when present:
+                       frozen_parameters, model_family, num_layers), ``command`` (``argv`` and ``cwd``
+                       of the command that made the run: the outermost ``xprobe`` command line, or the
+                       Python process's ``sys.argv``); extra keys when present:
                        ``selection`` (policy methods: the weight sets used), ``sweep`` (a sweep job's
                        identity), ``cka_probe`` (the CKA probe's options).
     steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy

@@ -37,7 +37,7 @@ from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, 
 from xlingual_probe.training.config import TrainConfig
 from xlingual_probe.training.evaluation import evaluate, model_batch, prepare_eval_sets
 from xlingual_probe.training.noisytune import apply_noisytune
-from xlingual_probe.training.provenance import git_state, package_versions
+from xlingual_probe.training.provenance import command_line, git_state, package_versions
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.utils.errors import UserError
@@ -187,7 +187,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     run_info = {
         "schema_version": SCHEMA_VERSION, "numerics_version": NUMERICS_VERSION, "config": config.to_dict(),
         "seed": config.seed,
-        "versions": package_versions(), "git": git_state(),
+        "versions": package_versions(), "git": git_state(), "command": command_line(),
         "device": {"type": accelerator.device.type, "processes": accelerator.num_processes},
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
                  "train_features": len(train_features), "max_length": max_length,
