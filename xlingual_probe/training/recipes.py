@@ -190,8 +190,10 @@ def describe_recipe(config_values: dict[str, Any]) -> str | None:
     ``paper`` selects the checkpoint on every language's dev set; the line says that this uses
     target-language data (SPEC "Statistics and protocol").
 
-    >>> print(describe_recipe({"task": "mlqa", "recipe": "paper", **recipe_values("mlqa", "paper")}))
-    recipe paper (Guo et al. 2023, Appendix B) for mlqa: lr 3e-05, batch 32→12, ... select_by overall ...
+    >>> print(describe_recipe({"task": "xnli", "recipe": "xtreme", **recipe_values("xnli"), "lr": 1e-5}))
+    recipe xtreme (XTREME scripts (google-research/xtreme scripts/train_{xnli,panx,qa}.sh)) for xnli: lr 2e-05, \
+batch_size 32, epochs 5.0, warmup_ratio 0.0, weight_decay 0.0, max_length 128, select_by source, eval_every 100; \
+overridden by options: lr 1e-05
     """
     record = recipe_record(config_values)
     if record is None:
