@@ -10,5 +10,5 @@ OUT=${1:-runs/e5-small-panx}
 MODEL=${2:-$HOME/.cache/xprobe-models/multilingual-e5-small}
 DATA=${3:-../shared/data}
 xprobe compare --model "$MODEL" --task panx --data-dir "$DATA" --train-size 2000 --langs de,es,ru,zh,ar,hi,sw \
-    --eval-size 300 --max-steps 300 --eval-every 100 --batch-size 16 --lr 5e-5 --freeze-embeddings --no-save-best \
+    --eval-size 300 --max-steps 300 --eval-every 100 --batch-size 16 --lr 5e-5 --warmup-ratio 0.1 --freeze-embeddings --no-save-best \
     --seed 1 --seed 2 --seed 3 --methods direct,noisytune,slow,fast,slowfast --sets paper --out "$OUT"

@@ -10,5 +10,5 @@ OUT=${1:-runs/e5-small-xnli}
 MODEL=${2:-$HOME/.cache/xprobe-models/multilingual-e5-small}
 DATA=${3:-../shared/data}
 xprobe compare --model "$MODEL" --task xnli --data-dir "$DATA" --train-size 2000 --eval-size 150 \
-    --max-steps 300 --eval-every 150 --batch-size 16 --lr 1e-4 --freeze-embeddings --precision bf16 --no-save-best \
+    --max-steps 300 --eval-every 150 --batch-size 16 --lr 1e-4 --warmup-ratio 0.1 --freeze-embeddings --precision bf16 --no-save-best \
     --seed 1 --seed 2 --seed 3 --methods direct,noisytune,slow,fast,slowfast --sets paper --out "$OUT"

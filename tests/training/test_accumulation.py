@@ -42,7 +42,11 @@ def uneven_data(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("uneven") / "data"
     shutil.copytree(tiny_data, root)
     sentences = ner_sentences(120, "en", 1)
-    merged = [sum(sentences[i:i + 1 + i % 3], []) for i in range(0, len(sentences), 3)]
+    merged, start = [], 0
+    while start < len(sentences):  # sentences of 1, 2, 3, 1, 2, 3, ... fixture sentences
+        size = 1 + len(merged) % 3
+        merged.append([pair for sentence in sentences[start:start + size] for pair in sentence])
+        start += size
     (root / "panx" / "train-en.tsv").write_text(
         "\n\n".join("\n".join(f"{t}\t{g}" for t, g in s) for s in merged) + "\n", encoding="utf-8")
     return root
