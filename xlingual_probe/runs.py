@@ -4,9 +4,19 @@ Every fine-tuning run writes one folder, through one :class:`RunWriter`; everyth
 only these files (metrics on a 0–100 scale, steps counted in optimizer updates, 1-based)::
 
     config.json        written first. Keys: ``schema_version``, ``numerics_version`` (see
-                       :data:`NUMERICS_VERSION`), ``config`` (the resolved TrainConfig), ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
+                       :data:`NUMERICS_VERSION`), ``config`` (the resolved TrainConfig), ``seed``,
+                       ``identity_key`` and ``data_fingerprint`` (the run identity:
+                       :mod:`xlingual_probe.training.identity`; the fingerprint's ``sources`` list
+                       every data file read — path, size, sha256, role, dataset — or hub split, its
+                       ``examples`` the sha256 of the train and per-language eval examples used),
+                       ``recipe`` (name, source, values, overridden; ``null`` without a recipe),
+                       ``versions`` (python and package versions), ``git`` (commit, dirty),
                        ``device`` (type, number of processes), ``data`` (metric, languages,
-                       train_examples, train_features, max_length, eval_examples per language),
+                       train_examples, train_features, max_length, eval_examples per language,
+                       train_sources (the training files or hub datasets), in_domain (evaluation
+                       languages that are in-domain, not zero-shot: the source language when the
+                       training data come from the task's own dataset, e.g. TyDiQA-en after
+                       TyDiQA-en training)),
                        ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
                        frozen_parameters, model_family, num_layers), ``command`` (``argv`` and ``cwd``
                        of the command that made the run: the outermost ``xprobe`` command line, or the
@@ -40,7 +50,7 @@ A layer sweep (``xprobe probe layers``) writes a sweep directory::
     sweep.json         written before any run: ``schema_version``, ``options`` (the sweep's own options),
                        ``train`` (the shared training options), ``num_layers``, ``jobs`` (experiment,
                        label, unit, component, seed, key, run, freeze, reinit, lr_scale).
-    runs/              one run directory per distinct (config, seed): ``<label>-seed<k>-<key>``.
+    runs/              one run directory per distinct run identity: ``<label>-seed<k>-<key>``.
     results.csv        one row per finished job (:data:`RESULT_COLUMNS`), see :func:`summarise_sweep`.
     summary.csv, summary.md, layers.png   the sweep's tables and figure.
 
@@ -72,8 +82,9 @@ from xlingual_probe.utils.io import (
 SCHEMA_VERSION = 1
 # Bumped by every code change that alters the numbers a run produces (losses, metrics, CKA): a run
 # directory written under another numerics version is never resumed or reused (runs written before
-# the key existed count as version 1).
-NUMERICS_VERSION = 1
+# the key existed count as version 1). 2: NoisyTune perturbs every loaded parameter (a loaded pooler,
+# XL's final LayerNorm) and nothing the checkpoint lacked; CKA with mean pooling is debiased by default.
+NUMERICS_VERSION = 2
 SWEEP_SCHEMA_VERSION = 1
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
 METRICS = ("overall", "source", "target_mean", "gap")

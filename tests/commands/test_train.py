@@ -49,6 +49,8 @@ def test_train_slow_alias_two_seeds_prints_the_seed_table(tiny_model, tiny_data,
     (["direct", "--c1", "0.1"], "slow-and-fast options apply to slow, fast and slowfast"),
     (["direct", "--seed", "1", "--seed", "1"], "repeated seed"),
     (["direct", "--lr", "-1"], "--lr must be positive"),
+    (["direct", "--grad-accum", "3"], "--batch-size 16 is not divisible by --grad-accum 3"),
+    (["direct", "--recipe", "nope"], "unknown recipe 'nope'"),
     (["slowfast", "--swap", "nope"], "unknown variant"),
 ])
 def test_train_bad_input_is_one_error_line(tiny_model, tiny_data, tmp_path, monkeypatch, capsys, extra, message):

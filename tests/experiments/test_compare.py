@@ -102,9 +102,14 @@ def test_compare_two_methods_two_seeds_on_the_tiny_model(tiny_model, tiny_data, 
     mtime = (out / "direct/seed-1/summary.json").stat().st_mtime_ns
     compare_methods(config, num_layers=2)  # a re-run reuses every finished run
     assert (out / "direct/seed-1/summary.json").stat().st_mtime_ns == mtime
-    changed = CompareConfig(**{**config.__dict__, "train": {**train, "lr": 1e-3}})
-    with pytest.raises(UserError, match="differs in lr"):
-        compare_methods(changed, num_layers=2)
+    # another run identity is never reused: it runs under its own key beside the old run, which stays
+    changed = CompareConfig(**{**config.__dict__, "train": {**train, "lr": 1e-3}, "seeds": [1], "methods": ["direct"]})
+    lines = []
+    compare_methods(changed, num_layers=2, log=lines.append)
+    rekeyed = [p for p in (out / "direct").iterdir() if p.name.startswith("seed-1-")]
+    assert len(rekeyed) == 1 and read_json(rekeyed[0] / "config.json")["config"]["lr"] == 1e-3
+    assert (out / "direct/seed-1/summary.json").stat().st_mtime_ns == mtime
+    assert any("config lr (0.005 there, 0.001 now)" in line for line in lines)
 
 
 def test_compare_cli_with_a_selection_file(tiny_model, tiny_data, tmp_path):

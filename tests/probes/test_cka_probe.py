@@ -86,13 +86,24 @@ def test_frozen_copy_drops_the_mixed_precision_forward_wrapper():
     assert "forward" not in copy.__dict__ and "forward" in model.__dict__
 
 
+@pytest.mark.parametrize("options, debiased", [
+    ({"pooling": "mean"}, True),  # SPEC: n of a few dozen sentences against hundreds of dimensions
+    ({"pooling": "tokens"}, False),
+    ({"pooling": "mean", "debiased": False}, False),  # --no-cka-debiased
+    ({"pooling": "tokens", "debiased": True}, True),
+])
+def test_estimator_default_follows_the_pooling(options, debiased):
+    config = CKAProbeConfig(**options)
+    assert config.debiased is debiased and config.to_dict()["debiased"] is debiased
+
+
 @pytest.mark.parametrize("bad", [{"every": 0}, {"pooling": "cls"}, {"dtype": "fp16"}, {"device": "gpu:x"}])
 def test_bad_options_are_user_errors(bad):
     with pytest.raises(UserError):
         CKAProbeConfig(**bad)
 
 
-def test_probe_cka_command_mean_pooling_debiased_bf16_copy(tiny_model, tiny_data, tmp_path):
+def test_probe_cka_command_mean_pooling_is_debiased_by_default_bf16_copy(tiny_model, tiny_data, tmp_path):
     from xlingual_probe.commands.probe_cka import probe_cka_command
 
     app = typer.Typer()
@@ -101,7 +112,7 @@ def test_probe_cka_command_mean_pooling_debiased_bf16_copy(tiny_model, tiny_data
     result = CliRunner().invoke(app, [
         "--model", str(tiny_model), "--task", "xnli", "--data-dir", str(tiny_data), "--max-steps", "8",
         "--eval-every", "4", "--eval-size", "24", "--batch-size", "16", "--max-length", "48", "--lr", "3e-3", "--no-save-best",
-        "--cka-pooling", "mean", "--cka-debiased", "--cka-dtype", "bf16", "--cka-device", "cpu",
+        "--cka-pooling", "mean", "--cka-dtype", "bf16", "--cka-device", "cpu",
         "--quiet", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "CKA to the pre-trained model at the last probe step" in result.output

@@ -10,7 +10,9 @@ Method:
     Every method trains with the *same* TrainConfig apart from its own settings (``method``,
     ``noise_lambda`` for NoisyTune, ``slowfast`` for the policy methods), once per seed, into
     ``OUT/<method>/seed-<k>`` with ``train(..., resume=True)``: re-running reuses finished runs and
-    resumes unfinished ones (a run directory made with other options is refused, not reused). The
+    resumes unfinished ones. A run whose identity differs from the one in that folder (other options,
+    changed data files, another numerics version: :mod:`xlingual_probe.training.identity`) is never
+    reused: it runs in ``OUT/<method>/seed-<k>-<key>`` and the log says why. The
     policy methods take their weight sets from one selection resolved once (``paper``, ``auto`` or
     a file; saved as ``OUT/selection.json``). Methods:
 
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.experiments.methods import (
@@ -54,6 +57,7 @@ from xlingual_probe.experiments.methods import (
 from xlingual_probe.reporting import format_mean_std, markdown_table
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.training.config import TrainConfig, check_seeds
+from xlingual_probe.training.identity import keyed_run_dir, run_identity
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -260,6 +264,7 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
         UserError: bad options, or a run directory made with other options.
     """
     out = Path(config.out)
+    log = log or tqdm.write
     executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
     selection = None
     if needs_sets(config.methods):
@@ -273,14 +278,20 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
                                                   policy=config.policy, policy_iv=config.policy_iv)}
         extra = None if values["slowfast"] is None else {"selection": selection_record(selection)}
         for seed in config.seeds:
-            run_dir = out / method_dir(method) / f"seed-{seed}"
-            jobs.append(RunJob(TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)}),
-                               label=method, extra_config=extra))
+            run_config = TrainConfig.from_dict({**values, "seed": seed, "out": ""})
+            run_dir, reasons = keyed_run_dir(out / method_dir(method) / f"seed-{seed}", run_identity(run_config))
+            if reasons:
+                log(f"{method} seed {seed}: runs anew in {run_dir}, not reusing {run_dir.parent / f'seed-{seed}'} "
+                    f"({'; '.join(reasons)})")
+            jobs.append(RunJob(run_config.replace(out=str(run_dir)), label=method, extra_config=extra))
+    runs: dict[str, list[str]] = {}
+    for job in jobs:
+        runs.setdefault(job.label, []).append(str(job.run_dir))
     atomic_write_json(out / "compare.json", {
         "schema_version": 1, "options": {k: v for k, v in asdict(config).items() if k != "train"},
         "train": config.train,
         "selection": selection_record(selection),
-        "runs": {m: [str(out / method_dir(m) / f"seed-{s}") for s in config.seeds] for m in config.methods}})
+        "runs": runs})
     executor.run(jobs)
     run_dirs: dict[str, list[tuple[int, Path]]] = {}
     for job in jobs:

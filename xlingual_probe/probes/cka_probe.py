@@ -81,7 +81,10 @@ class CKAProbeConfig:
         every: probe every this many updates; ``None`` = the run's ``eval_every``.
         pooling: ``tokens`` (every token under the attention mask is a row) or ``mean``
             (mask-weighted mean-pooled sentences are the rows).
-        debiased: use the unbiased HSIC estimator (better for few rows relative to the width).
+        debiased: use the unbiased HSIC estimator; ``None`` (default) = SPEC's choice per pooling:
+            debiased for ``mean`` (a few dozen sentences against hundreds of dimensions, where the
+            biased estimator gives 0.92–0.96 even for independent features), biased for ``tokens``
+            (thousands of rows). The resolved value is what ``config.json`` and ``cka.jsonl`` record.
         device: where the frozen copy lives and runs, e.g. ``cpu`` or ``cuda:1``; ``None`` = the
             training device.
         dtype: ``fp32`` or ``bf16`` weights for the frozen copy (bf16 halves its memory; its hidden
@@ -90,7 +93,7 @@ class CKAProbeConfig:
 
     every: int | None = None
     pooling: str = "tokens"
-    debiased: bool = False
+    debiased: bool | None = None
     device: str | None = None
     dtype: str = "fp32"
 
@@ -99,6 +102,8 @@ class CKAProbeConfig:
             raise UserError("--cka-every must be positive")
         if self.pooling not in ("tokens", "mean"):
             raise UserError(f"--cka-pooling must be 'tokens' or 'mean', not {self.pooling!r}")
+        if self.debiased is None:
+            self.debiased = self.pooling == "mean"
         if self.dtype not in _DTYPES:
             raise UserError(f"--cka-dtype must be 'fp32' or 'bf16', not {self.dtype!r}")
         if self.device is not None:
@@ -158,8 +163,8 @@ class CKAProbe(Callback):
         probes: number of probe steps in this invocation.
 
     >>> probe = CKAProbe(CKAProbeConfig(every=50, pooling="mean"))
-    >>> probe.config.every, probe.config.pooling
-    (50, 'mean')
+    >>> probe.config.every, probe.config.pooling, probe.config.debiased
+    (50, 'mean', True)
     """
 
     def __init__(self, config: CKAProbeConfig | None = None):
@@ -207,7 +212,7 @@ class CKAProbe(Callback):
         ref_inputs = {k: v.to(self.device) for k, v in inputs.items()}
         hidden_r = _hidden_layers(self.reference(**ref_inputs, output_hidden_states=True), num_layers, "frozen")
         mask = inputs.get("attention_mask")
-        values = layerwise_cka(hidden_w, hidden_r, mask, pooling=self.config.pooling, debiased=self.config.debiased)
+        values = layerwise_cka(hidden_w, hidden_r, mask, pooling=self.config.pooling, debiased=bool(self.config.debiased))
         del hidden_w, hidden_r
         if self.config.pooling == "mean":
             n = int(inputs["input_ids"].shape[0])

@@ -48,6 +48,7 @@ from xlingual_probe.synthetic.world import (
     sentence_text,
 )
 from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.filehash import cache_dir
 from xlingual_probe.utils.io import atomic_write_json
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0..3 as in XLM-R; <mask> is the last id
@@ -265,7 +266,7 @@ def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True,
 
 def cache_root() -> Path:
     """``$XPROBE_CACHE/synthetic`` (default ``~/.cache/xprobe/synthetic``)."""
-    return Path(os.environ.get("XPROBE_CACHE") or "~/.cache/xprobe").expanduser() / "synthetic"
+    return cache_dir() / "synthetic"
 
 
 STALE_BUILD_SECONDS = 6 * 3600  # the default world builds in ~3 minutes on 2 CPU cores

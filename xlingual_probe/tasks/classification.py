@@ -20,6 +20,7 @@ import numpy as np
 from transformers import DataCollatorWithPadding
 
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._sources import data_role, note_file
 from xlingual_probe.utils.errors import UserError
 
 
@@ -59,6 +60,7 @@ def read_table(path: Path) -> datasets.Dataset:
     """Read a TSV/CSV (with header) or JSONL file into a Dataset; malformed files raise UserError."""
     import pandas as pd
 
+    note_file(path)
     try:
         if path.suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
@@ -112,7 +114,8 @@ class FolderClassificationTask(SentenceClassificationTask):
         dev_langs = sorted(lang for split, lang in files if split == "dev")
         langs = resolve_languages(dev_langs, opts, self.name)
         train_path = files[("train", opts.source_lang)]
-        raw_train = read_table(train_path)
+        with data_role("train"):
+            raw_train = read_table(train_path)
         # the classes are those of the training file: an evaluation label outside them is a data error
         labels = sorted({str(x) for x in self._column(raw_train, opts.label_column)})
         if "" in labels:

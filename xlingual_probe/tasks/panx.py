@@ -33,6 +33,7 @@ import datasets
 from transformers import DataCollatorForTokenClassification
 
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._sources import data_role, note_file, note_hub
 from xlingual_probe.utils.errors import UserError
 
 IGNORE_INDEX = -100  # label of positions the loss and the metric skip (PyTorch's CrossEntropyLoss default)
@@ -177,6 +178,7 @@ def read_conll(path: Path, labels: list[str], lang: str | None = None) -> datase
     sentences: list[tuple[list[str], list[int]]] = []
     tokens: list[str] = []
     tags: list[int] = []
+    note_file(path)
     try:
         with open(path, encoding="utf-8") as f:
             for line_no, line in enumerate(f, start=1):
@@ -229,7 +231,8 @@ class PanXTask(TokenClassificationTask):
         if not available:
             raise UserError(f"no {self.name} dev files (dev-{{lang}}.tsv) in {folder}")
         langs = resolve_languages(available, opts, self.name)
-        train = read_conll(self._train_file(folder, opts), self.labels, opts.source_lang)
+        with data_role("train"):
+            train = read_conll(self._train_file(folder, opts), self.labels, opts.source_lang)
         eval_sets = {lang: read_conll(folder / f"dev-{lang}.tsv", self.labels, lang) for lang in langs}
         return finish_task_data(train, eval_sets, opts, list(self.labels))
 
@@ -255,12 +258,14 @@ class PanXTask(TokenClassificationTask):
             except Exception as exc:  # noqa: BLE001  (network, missing config, auth: all end the run alike)
                 raise UserError(f"cannot load {self.hub_path} ({config}, {split}) from the Hugging Face hub: "
                                 f"{type(exc).__name__} (or pass --data-dir with local files)") from None
+            note_hub(self.hub_path, config, split, ds)
             names = getattr(ds.features["ner_tags"], "feature", None)
             if getattr(names, "names", None) != self.labels:
                 raise UserError(f"{self.hub_path} ({lang}): unexpected tag set {names}; expected {self.labels}")
             return ds.select_columns(["tokens", "ner_tags"]).cast(token_features(self.labels))
 
-        train = load_split(opts.source_lang, "train")
+        with data_role("train"):
+            train = load_split(opts.source_lang, "train")
         eval_sets = {lang: load_split(lang, "validation") for lang in langs}
         return finish_task_data(train, eval_sets, opts, list(self.labels))
 

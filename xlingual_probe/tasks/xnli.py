@@ -24,6 +24,7 @@ from xlingual_probe.tasks._base import (
     resolve_languages,
     task_folder,
 )
+from xlingual_probe.tasks._sources import data_role, note_file, note_hub
 from xlingual_probe.tasks.classification import SentenceClassificationTask
 from xlingual_probe.utils.errors import UserError
 
@@ -35,6 +36,7 @@ _LABEL_ALIASES = {"contradictory": "contradiction"}
 def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
     """Read an XNLI/MNLI TSV into ``text``/``text_pair``/``label`` columns."""
     texts, pairs, labels = [], [], []
+    note_file(path)
     with open(path, encoding="utf-8", newline="") as f:
         rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         columns = (0, 1, 2)
@@ -88,17 +90,21 @@ class XNLITask(SentenceClassificationTask):
             train_file = next((folder / n for n in names if (folder / n).is_file()), None)
         if train_file is None:
             raise UserError(f"no XNLI training file in {folder} (expected mnli_train.tsv or train-{opts.source_lang}.tsv)")
-        train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv" or _has_header(train_file))
+        with data_role("train"):
+            train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv" or _has_header(train_file))
         eval_sets = {lang: read_nli_tsv(folder / f"dev-{lang}.tsv", header=False) for lang in langs}
         return finish_task_data(train, eval_sets, opts, XNLI_LABELS)
 
     def _load_hub(self, opts: DataOptions) -> TaskData:
         langs = resolve_languages(XNLI_LANGUAGES, opts, self.name)
 
-        def standard(ds: datasets.Dataset) -> datasets.Dataset:
+        def standard(lang: str, split: str) -> datasets.Dataset:
+            ds = datasets.load_dataset("facebook/xnli", lang, split=split)
+            note_hub("facebook/xnli", lang, split, ds)
             ds = ds.rename_columns({"premise": "text", "hypothesis": "text_pair"})
             return ds.cast_column("label", datasets.Value("int64"))
 
-        train = standard(datasets.load_dataset("facebook/xnli", opts.source_lang, split="train"))
-        eval_sets = {lang: standard(datasets.load_dataset("facebook/xnli", lang, split="validation")) for lang in langs}
+        with data_role("train"):
+            train = standard(opts.source_lang, "train")
+        eval_sets = {lang: standard(lang, "validation") for lang in langs}
         return finish_task_data(train, eval_sets, opts, XNLI_LABELS)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xlingual_probe.training.recipes import RECIPES, USER_RECIPES
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_mapping_file
 
@@ -31,10 +32,15 @@ class TrainConfig:
         max_length: tokens per feature; ``None`` = the task's default (128; 384 for QA).
         max_steps: number of updates; ``None`` = ``epochs`` over the training set.
         epochs: passes over the training set when ``max_steps`` is not set.
-        batch_size: examples (features) per update, summed over all processes.
+        batch_size: examples (features) per update, summed over all processes and accumulation
+            steps: each process runs ``batch_size / (processes · grad_accum)`` per forward pass.
+        grad_accum: gradient accumulation: each update sums the gradients of this many micro-batches
+            (weighted so the update equals the one of the whole batch), so a large batch fits a
+            small GPU; ``batch_size`` stays the batch of one update.
         eval_batch_size: features per evaluation batch (per process).
         lr: peak learning rate of the linear warm-up + linear decay schedule.
         warmup_ratio: fraction of the updates spent warming up.
+        warmup_steps: warm-up updates; overrides ``warmup_ratio`` when set (XTREME's QA script: 500).
         weight_decay: AdamW weight decay (not applied to biases and LayerNorm weights).
         max_grad_norm: gradient-norm clipping threshold (``0`` disables clipping).
         eval_every: evaluate every language's validation set every this many updates (and at the end).
@@ -57,6 +63,8 @@ class TrainConfig:
             phase_mode, policies, swap), see :mod:`xlingual_probe.training.slowfast`; ``None`` = off.
         method: name of the fine-tuning method, recorded in the summary (``direct`` for DF).
         trust_remote_code: allow model code from the hub (off unless asked for).
+        recipe: the recipe the values came from (``xtreme``, ``paper``, ``synthetic``; ``None`` = none),
+            see :mod:`xlingual_probe.training.recipes`; recorded, it changes no value by itself.
     """
 
     model: str
@@ -75,9 +83,11 @@ class TrainConfig:
     max_steps: int | None = None
     epochs: float = 1.0
     batch_size: int = 32
+    grad_accum: int = 1
     eval_batch_size: int = 64
     lr: float = 2e-5
     warmup_ratio: float = 0.1
+    warmup_steps: int | None = None
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     eval_every: int = 100
@@ -96,6 +106,7 @@ class TrainConfig:
     slowfast: dict[str, Any] | None = None
     method: str = "direct"
     trust_remote_code: bool = False
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -110,6 +121,13 @@ class TrainConfig:
             (self.precision in ("fp32", "bf16"), "--precision must be 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
             (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
+            (self.grad_accum >= 1, "--grad-accum must be >= 1"),
+            (self.batch_size % max(self.grad_accum, 1) == 0,
+             (f"--batch-size {self.batch_size} is not divisible by --grad-accum {self.grad_accum} "
+              "(each update is split into equal micro-batches)")),
+            (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
+            (self.recipe is None or self.recipe in RECIPES,
+             f"unknown recipe {self.recipe!r}; choose one of: {', '.join(USER_RECIPES)}"),
         ]
         for ok, message in checks:
             if not ok:

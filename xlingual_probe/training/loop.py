@@ -26,18 +26,26 @@ from xlingual_probe.models import (
     build_param_groups,
     freeze_parameters,
     get_model_map,
-    load_model,
+    load_pretrained,
     reinitialize,
 )
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.runs import NUMERICS_VERSION, SCHEMA_VERSION, RunFiles, RunWriter
-from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
+from xlingual_probe.training.accumulation import accumulated_update, micro_batch_indices
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
 from xlingual_probe.training.config import TrainConfig
+from xlingual_probe.training.data import describe_training_data, in_domain_languages, load_fingerprinted
 from xlingual_probe.training.evaluation import evaluate, model_batch, prepare_eval_sets
+from xlingual_probe.training.identity import (
+    identity_differences,
+    identity_key,
+    recorded_identity,
+    run_identity,
+)
 from xlingual_probe.training.noisytune import apply_noisytune
 from xlingual_probe.training.provenance import command_line, git_state, package_versions
+from xlingual_probe.training.recipes import recipe_record
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.utils.errors import UserError
@@ -63,29 +71,13 @@ def prepare_run_dir(files: RunFiles, resume: bool, overwrite: bool) -> str:
     return "fresh"
 
 
-def _check_same_config(files: RunFiles, config: TrainConfig) -> None:
-    """Refuse to resume or reuse a run made under a different configuration or numerics version (its
-    numbers would not be this configuration's)."""
-    info = read_json(files.config)
-    saved, current = info["config"], config.to_dict()
-    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-    if info.get("numerics_version", 1) != NUMERICS_VERSION:
-        changed.append(f"numerics_version ({info.get('numerics_version', 1)} there, {NUMERICS_VERSION} in this code)")
+def _check_same_identity(files: RunFiles, identity: dict[str, Any]) -> None:
+    """Refuse to resume or reuse a run whose recorded identity (config, numerics version, data fingerprint;
+    :mod:`~xlingual_probe.training.identity`) differs: its numbers would not be this run's."""
+    changed = identity_differences(recorded_identity(read_json(files.config)), identity)
     if changed:
-        raise UserError(f"cannot resume {files.root}: its config differs in {', '.join(changed)} "
+        raise UserError(f"cannot resume {files.root}: its run identity differs: {'; '.join(changed)} "
                         "(use --overwrite to start again, or another --out)")
-
-
-def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
-    """The run's task (adapted to the model by :meth:`~xlingual_probe.tasks.Task.for_model`: a synthetic
-    task draws its data from a synthetic model's own world) and its data. Nothing is loaded or
-    pre-trained here, so a bad data option fails before the model is built."""
-    task = get_task(config.task).for_model(config.model)
-    opts = DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
-                       train_size=config.train_size, eval_size=config.eval_size, seed=config.data_seed,
-                       few_shot=config.few_shot, text_columns=config.text_columns,
-                       label_column=config.label_column, train_file=config.train_file)
-    return task, task.load(opts)
 
 
 def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPolicy:
@@ -118,13 +110,18 @@ def load_starting_model(config: TrainConfig, head: str, num_labels: int, labels:
     """
     name = resolve_model_name(config.model)
     set_seed(config.seed)
-    model, tokenizer = load_model(name, head, num_labels, labels=labels, trust_remote_code=config.trust_remote_code)
+    loaded = load_pretrained(name, head, num_labels, labels=labels, trust_remote_code=config.trust_remote_code)
+    model, tokenizer = loaded.model, loaded.tokenizer
     model_map = get_model_map(model)
+    # NoisyTune perturbs what is pre-trained: what the checkpoint held and was not re-initialised
+    not_pretrained = set(loaded.new_parameters)
     if config.reinit:
-        reinitialize(model, model_map, resolve_units(model_map, config.reinit))
+        reinit_names = resolve_units(model_map, config.reinit)
+        reinitialize(model, model_map, reinit_names)
+        not_pretrained.update(reinit_names)
     if config.noise_lambda > 0:
         noise = torch.Generator().manual_seed(config.seed)
-        apply_noisytune(model, model_map.head, lam=config.noise_lambda, generator=noise)
+        apply_noisytune(model, sorted(not_pretrained), lam=config.noise_lambda, generator=noise)
     return model, tokenizer, model_map
 
 
@@ -150,18 +147,22 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     invocation_start = time.perf_counter()
     files = RunFiles(config.out)
     state = prepare_run_dir(files, resume, overwrite)
-    if state in ("done", "resume"):
-        _check_same_config(files, config)
     if state == "done":
+        _check_same_identity(files, run_identity(config))
         return read_json(files.summary)
     accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
-    if config.batch_size % accelerator.num_processes:
+    if config.batch_size % (accelerator.num_processes * config.grad_accum):
         raise UserError(f"--batch-size {config.batch_size} must be divisible by the number of processes "
-                        f"({accelerator.num_processes})")
+                        f"({accelerator.num_processes}) × --grad-accum ({config.grad_accum})")
     set_seed(config.seed)
 
     # data before the model: a bad data option fails fast, before any download or folder is made
-    task, data = load_task_data(config)
+    task, data, fingerprint = load_fingerprinted(config)
+    identity = run_identity(config, fingerprint)
+    if state == "resume":
+        _check_same_identity(files, identity)
+    if show_progress and accelerator.is_main_process:
+        tqdm.write(describe_training_data(task, fingerprint, config.source_lang))
     max_length = config.max_length or getattr(task, "default_max_length", 128)
     model, tokenizer, model_map = load_starting_model(config, task.head, task.num_labels(data), labels=data.labels)
     frozen = resolve_units(model_map, config.freeze + (["embeddings"] if config.freeze_embeddings else []))
@@ -176,7 +177,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     collate = task.collator(tokenizer)
     steps_per_epoch = math.ceil(len(train_features) / config.batch_size)
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
-    warmup_steps = int(config.warmup_ratio * total_steps)
+    warmup_steps = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio * total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     writer = RunWriter(files.root, enabled=accelerator.is_main_process)
     ctx = LoopContext(config, accelerator, model, tokenizer, task, model_map, writer,
@@ -186,12 +187,15 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     run_info = {
         "schema_version": SCHEMA_VERSION, "numerics_version": NUMERICS_VERSION, "config": config.to_dict(),
-        "seed": config.seed,
+        "seed": config.seed, "identity_key": identity_key(identity), "data_fingerprint": fingerprint,
+        "recipe": recipe_record(config.to_dict()),
         "versions": package_versions(), "git": git_state(), "command": command_line(),
         "device": {"type": accelerator.device.type, "processes": accelerator.num_processes},
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
                  "train_features": len(train_features), "max_length": max_length,
-                 "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()}},
+                 "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()},
+                 "train_sources": [s.get("path") or s.get("name") for s in fingerprint["sources"] if s["role"] == "train"],
+                 "in_domain": in_domain_languages(task, fingerprint, config.source_lang)},
         "training": {"total_steps": total_steps, "warmup_steps": warmup_steps,
                      "steps_per_epoch": steps_per_epoch, "trainable_parameters": trainable,
                      "frozen_parameters": len(frozen), "model_family": model_map.family,
@@ -246,13 +250,16 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         epoch, index_in_epoch = divmod(step, steps_per_epoch)
         batch_indices = _epoch_batches(len(train_features), config.batch_size, config.seed, epoch)[index_in_epoch]
         mine = batch_indices[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]
-        batch = model_batch(task, train_features, mine, collate, train=True)
-        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+
+        def on_device(indices: list[int]) -> dict[str, torch.Tensor]:
+            return {k: v.to(accelerator.device) for k, v in model_batch(task, train_features, indices, collate,
+                                                                       train=True).items()}
+
+        micro = [on_device(chunk) for chunk in micro_batch_indices(mine, config.grad_accum)]
         step += 1
-        with accelerator.autocast():
-            outputs = model(**batch)
-        accelerator.backward(outputs.loss)
-        loss = accelerator.reduce(outputs.loss.detach(), reduction="mean").item()
+        loss = accelerator.reduce(accumulated_update(model, accelerator, micro), reduction="mean").item()
+        # callbacks (the CKA probe) see the whole batch of the update, as without accumulation
+        batch = micro[0] if len(micro) == 1 or not callbacks else on_device(mine)
         if not math.isfinite(loss):
             raise RuntimeError(f"training loss became {loss} at update {step}; lower --lr or check the data")
         # the policy sees update t's loss before update t is applied (SPEC: K at t uses L_t)
