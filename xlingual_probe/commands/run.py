@@ -1,7 +1,7 @@
 """``xprobe run RECIPE.yaml``: re-make a paper figure or table from its recipe (``analyses/*.yaml``).
 
 Builds the recipe's plan at ``--scale`` (``demo``: minutes on a laptop CPU; ``paper``: the paper's settings)
-and calls :func:`~xlingual_probe.experiments.recipes.run_recipe`, which runs the steps (reusing finished
+and calls :func:`~xlingual_probe.experiments.analyses.run_recipe`, which runs the steps (reusing finished
 runs) and draws the recipe's figures and tables into ``OUT/figures``. ``--dry-run`` prints the plan with
 its run counts and stops.
 """
@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 import yaml
 
-from xlingual_probe.experiments.recipes import load_recipe, plan_recipe, run_recipe
+from xlingual_probe.experiments.analyses import load_recipe, plan_recipe, run_recipe
 from xlingual_probe.utils.errors import UserError
 
 EXAMPLES = """

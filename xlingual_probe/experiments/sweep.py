@@ -38,7 +38,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xlingual_probe.experiments.catalogue import EXPERIMENTS, build_experiments, parse_experiments
+from xlingual_probe.experiments.catalogue import EXPERIMENTS, Experiment, build_experiments, parse_experiments
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
 from xlingual_probe.reporting import format_signed, format_values, markdown_table
@@ -130,6 +130,23 @@ def _stale_reason(runs_dir: Path, label: str, seed: int, identity: dict[str, Any
     return None
 
 
+def sweep_configs(config: SweepConfig, num_layers: int) -> list[tuple[Experiment, TrainConfig]]:
+    """Every (experiment, TrainConfig) of the sweep, seed-major, before any data is read (``out`` empty).
+
+    Raises:
+        UserError: an invalid option (layer set, k, training option).
+    """
+    experiments = build_experiments(config.experiments, num_layers, layers=config.layers,
+                                    include_embeddings=config.include_embeddings, bottom_set=config.bottom_set,
+                                    top_set=config.top_set, last_k=config.last_k, lr_factor=config.lr_factor)
+    base = {k: v for k, v in config.train.items() if k not in ("out", "seed")}
+    return [(exp, TrainConfig.from_dict({**base, "seed": seed, "out": "",
+                                         "freeze": list(base.get("freeze") or []) + exp.freeze,
+                                         "reinit": list(base.get("reinit") or []) + exp.reinit,
+                                         "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}))
+            for seed in config.seeds for exp in experiments]
+
+
 def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
     """The jobs of a sweep: the baseline and every experiment, once per seed (seed-major order).
 
@@ -149,29 +166,20 @@ def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
     Raises:
         UserError: an invalid option (layer set, k, training option) or data that cannot be loaded.
     """
-    experiments = build_experiments(config.experiments, num_layers, layers=config.layers,
-                                    include_embeddings=config.include_embeddings, bottom_set=config.bottom_set,
-                                    top_set=config.top_set, last_k=config.last_k, lr_factor=config.lr_factor)
-    base = {k: v for k, v in config.train.items() if k not in ("out", "seed")}
     runs_dir = Path(config.out) / "runs"
     jobs, dirs = [], {}
-    for seed in config.seeds:
-        for exp in experiments:
-            values = {**base, "seed": seed, "out": "",
-                      "freeze": list(base.get("freeze") or []) + exp.freeze,
-                      "reinit": list(base.get("reinit") or []) + exp.reinit,
-                      "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}
-            train_config = TrainConfig.from_dict(values)
-            identity = run_identity(train_config)
-            key = identity_key(identity)
-            stale = None
-            if key not in dirs:
-                dirs[key] = _find_run_dir(runs_dir, seed, key)
-                if dirs[key] is None:
-                    dirs[key] = runs_dir / f"{exp.label}-seed{seed}-{key}"
-                    stale = _stale_reason(runs_dir, exp.label, seed, identity)
-            jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
-                                 train_config.replace(out=str(dirs[key])), stale))
+    for exp, train_config in sweep_configs(config, num_layers):
+        seed = train_config.seed
+        identity = run_identity(train_config)
+        key = identity_key(identity)
+        stale = None
+        if key not in dirs:
+            dirs[key] = _find_run_dir(runs_dir, seed, key)
+            if dirs[key] is None:
+                dirs[key] = runs_dir / f"{exp.label}-seed{seed}-{key}"
+                stale = _stale_reason(runs_dir, exp.label, seed, identity)
+        jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
+                             train_config.replace(out=str(dirs[key])), stale))
     return jobs
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xlingual_probe.experiments.recipes import load_recipe, plan_recipe, run_recipe
+from xlingual_probe.experiments.analyses import load_recipe, plan_recipe, run_recipe
 from xlingual_probe.utils.errors import UserError
 
 ANALYSES = Path(__file__).resolve().parents[2] / "analyses"

@@ -42,6 +42,7 @@ hyper-parameter or a step option), and per kind:
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ from xlingual_probe.experiments.compare import CompareConfig, compare_methods, p
 from xlingual_probe.experiments.executor import Executor, SequentialExecutor
 from xlingual_probe.experiments.methods import method_values, needs_sets, resolve_sets
 from xlingual_probe.experiments.seeds import run_seeds
-from xlingual_probe.experiments.sweep import SweepConfig, plan_sweep, run_sweep
+from xlingual_probe.experiments.sweep import SweepConfig, run_sweep, sweep_configs
 from xlingual_probe.plots.artefacts import ARTEFACTS, BuildResult, build_artefacts
 from xlingual_probe.selection import select_from_sweep
 from xlingual_probe.training.config import TrainConfig
@@ -232,8 +233,9 @@ def _count_runs(step: PlannedStep, scale: dict[str, Any]) -> int:
     if step.kind == "compare":  # (with --sets auto, plus the sweep that selects the sets)
         return len(parse_methods(step.options.get("methods", "direct,noisytune,slowfast"))) * seeds
     if step.kind == "sweep":
-        sweep = _sweep_config(step)
-        return len({job.key for job in plan_sweep(sweep, _num_layers(scale, step.train))})
+        # distinct configs (the baseline is shared); counted without reading any data, so a dry run works offline
+        configs = sweep_configs(_sweep_config(step), _num_layers(scale, step.train))
+        return len({json.dumps(c.to_dict(), sort_keys=True) for _, c in configs})
     return 0
 
 
