@@ -23,6 +23,19 @@ from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finis
 from xlingual_probe.utils.errors import UserError
 
 
+def truncated_flags(tokenizer, enc, texts: list[str], pairs: list[str] | None, max_length: int) -> list[int]:
+    """1 for each (pair of) text(s) that ``truncation=True`` cut, else 0.
+
+    A fast tokenizer keeps what it cut in each encoding's ``overflowing``; otherwise the texts are
+    encoded again without truncation and their lengths compared.
+    """
+    encodings = getattr(enc, "encodings", None)
+    if encodings:
+        return [int(bool(e.overflowing)) for e in encodings]
+    full = tokenizer(texts, pairs, truncation=False)["input_ids"]
+    return [int(len(ids) > max_length) for ids in full]
+
+
 class SentenceClassificationTask(Task):
     """Shared encoding and scoring of (pair) classification tasks; subclasses implement ``load``."""
 
@@ -30,10 +43,14 @@ class SentenceClassificationTask(Task):
     metric = "accuracy"
 
     def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
+        """Tokenise (pairs of) texts, cut to ``max_length``; evaluation features also get ``truncated``
+        (1 when the text or pair did not fit, see :meth:`Task.truncated_examples`)."""
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
             pair = batch.get("text_pair")
             enc = tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
             enc["labels"] = batch["label"]
+            if not train:
+                enc["truncated"] = truncated_flags(tokenizer, enc, batch["text"], pair, max_length)
             return enc
 
         return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
