@@ -139,3 +139,30 @@ def test_compare_policy_iv_overrides_the_selection(tiny_model, tiny_data, tmp_pa
     assert read_json(tmp_path / "cmp/selection.json")["policy_iv"] is True  # the selection itself is kept
     bad = CliRunner().invoke(app, [*args, "--policy-iv", "maybe"])
     assert isinstance(bad.exception, UserError) and "--policy-iv must be auto, on or off" in str(bad.exception)
+
+
+def test_run_scores_refuse_incomplete_runs_and_count_diverged_ones(tmp_path):
+    from xlingual_probe.experiments.compare import comparison_markdown, run_scores
+    from xlingual_probe.utils.io import atomic_write_json
+
+    def run(name, overall=None, status="finished"):
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        if status == "incomplete":
+            return folder
+        record = None if overall is None else {"overall": overall, "source": overall, "target_mean": overall,
+                                               "gap": 0.0, "metrics": {"en": overall}}
+        atomic_write_json(folder / "summary.json", {"status": status, "best": record, "final": record})
+        return folder
+
+    dirs = {"direct": [(1, run("d1", 70.0)), (2, run("d2", 71.0)), (3, run("d3", 72.0))],
+            "slowfast": [(1, run("s1", 71.0)), (2, run("s2", status="diverged")), (3, run("s3", status="incomplete"))]}
+    with pytest.raises(UserError, match=r"cannot compare with an incomplete run .*s3.*--allow-incomplete"):
+        run_scores(dirs)
+    scores, languages = run_scores(dirs, allow_incomplete=True)
+    assert list(scores["status"]) == ["finished"] * 4 + ["diverged"]
+    table, langs = comparison_tables(scores, languages)
+    row = table.set_index("method").loc["slowfast"]
+    assert row["seeds"] == 2 and row["diverged"] == 1 and row["pairs"] == 1
+    text = comparison_markdown(table, langs, "# t", 0.05)
+    assert "2 (1 diverged)" in text and "1 run(s) diverged" in text

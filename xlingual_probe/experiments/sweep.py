@@ -177,7 +177,8 @@ def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int)
 def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per experiment, and the difference of the means to the baseline.
 
-    Columns: experiment, label, unit, component, seeds, then ``{best,final}_{metric}_{mean,std}``
+    Columns: experiment, label, unit, component, seeds, diverged (runs among the seeds without a
+    score: a non-finite loss stopped them), then ``{best,final}_{metric}_{mean,std}``
     for overall, source, target_mean, gap and ``{best,final}_{overall,gap}_delta`` (experiment mean −
     baseline mean; NaN without a finished baseline). Rows keep the order of ``results``.
     """
@@ -187,6 +188,7 @@ def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     for key, group in results.groupby(by, sort=False, dropna=False):
         row: dict[str, Any] = dict(zip(by, key))
         row["seeds"] = len(group)
+        row["diverged"] = int((group["status"] == "diverged").sum()) if "status" in group else 0
         for which in ("final", "best"):
             for metric in METRICS:
                 column = pd.to_numeric(group[f"{which}_{metric}"], errors="coerce")
@@ -207,7 +209,8 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
         n = numbers.loc[label]
         is_base = n["experiment"] == BASELINE
         rows.append({
-            "experiment": label, "seeds": int(n["seeds"]),
+            "experiment": label,
+            "seeds": f"{int(n['seeds'])} ({int(n['diverged'])} diverged)" if n["diverged"] else int(n["seeds"]),
             "overall": format_values(group["final_overall"]),
             "Δ overall": "—" if is_base else format_signed(n["final_overall_delta"]),
             "gap": format_values(group["final_gap"]),

@@ -73,14 +73,16 @@ def _mean_std(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.Data
     return table.reset_index()
 
 
-def gap_curves(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+def gap_curves(run_dirs: str | Path | Iterable[str | Path], allow_incomplete: bool = False) -> pd.DataFrame:
     """Mean and std over each group's runs of source, target mean, overall, gap and loss per evaluation.
+
+    Incomplete runs are skipped with a warning unless ``allow_incomplete`` (see :func:`load_runs`).
 
     Returns:
         One row per (``group``, ``step``): the columns above, each with a ``*_std`` twin, and
         ``runs`` (how many runs evaluated that step).
     """
-    runs = load_runs(_paths(run_dirs))
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
     if runs.metrics.empty:
         raise UserError("no evaluations (metrics.jsonl) in the given run directories")
     per_eval = runs.metrics.drop_duplicates(["run", "step"])[["run", "step", *_GAP_COLUMNS]]
@@ -90,17 +92,19 @@ def gap_curves(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     return _mean_std(pd.concat(frames), ["group", "step"], _GAP_COLUMNS)
 
 
-def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None = None) -> pd.DataFrame:
+def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None = None,
+               allow_incomplete: bool = False) -> pd.DataFrame:
     """Mean and std over each group's runs of the CKA of every layer at every probe step.
 
     Args:
         run_dirs: run directories (or folders of them) with ``cka.jsonl``.
         pooling: keep records of this pooling only; ``None`` = the pooling of the first record.
+        allow_incomplete: also read runs without ``summary.json`` (else skipped with a warning).
 
     Returns:
         One row per (``group``, ``step``, ``layer``): ``cka``, ``cka_std``, ``runs``, ``pooling``.
     """
-    runs = load_runs(_paths(run_dirs))
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
     cka = runs.cka
     if cka.empty:
         raise UserError("no CKA records (cka.jsonl) in the given run directories; run `xprobe probe cka`")
@@ -119,18 +123,20 @@ def _band(ax, x: pd.Series, mean: pd.Series, std: pd.Series, color, **line) -> N
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
 
 
-def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, title: str | None = None) -> Path:
+def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, title: str | None = None,
+                    allow_incomplete: bool = False) -> Path:
     """Figure 2-style plot: source and target-mean scores (top), gap and training loss (bottom).
 
     Args:
         run_dirs: run directories (or folders of them).
         out: the image to write (PNG, or any format matplotlib knows from the suffix).
         title: figure title.
+        allow_incomplete: also draw runs without ``summary.json`` (else skipped with a warning).
 
     Returns:
         ``out`` as a Path.
     """
-    table = gap_curves(run_dirs)
+    table = gap_curves(run_dirs, allow_incomplete)
     fig = Figure(figsize=(7.5, 6.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     loss_ax = bottom.twinx()
@@ -159,7 +165,7 @@ def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path
 
 
 def plot_cka_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, pooling: str | None = None,
-                    title: str | None = None) -> Path:
+                    title: str | None = None, allow_incomplete: bool = False) -> Path:
     """Figure 6-style plot: CKA to the pre-trained model per layer over updates, one panel per group.
 
     Layers are coloured along a gradient from bottom (dark) to top (light).
@@ -169,11 +175,12 @@ def plot_cka_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path
         out: the image to write.
         pooling: which records to draw (see :func:`cka_curves`).
         title: figure title.
+        allow_incomplete: also draw runs without ``summary.json`` (else skipped with a warning).
 
     Returns:
         ``out`` as a Path.
     """
-    table = cka_curves(run_dirs, pooling)
+    table = cka_curves(run_dirs, pooling, allow_incomplete)
     groups = list(table.groupby("group", sort=False))
     num_layers = int(table["layer"].max()) + 1
     cmap, norm = colormaps["viridis"], Normalize(vmin=0, vmax=max(num_layers - 1, 1))

@@ -34,9 +34,9 @@ PAN-X sources:
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import datasets

@@ -57,6 +57,11 @@ class TrainConfig:
             phase_mode, policies, swap), see :mod:`xlingual_probe.training.slowfast`; ``None`` = off.
         method: name of the fine-tuning method, recorded in the summary (``direct`` for DF).
         trust_remote_code: allow model code from the hub (off unless asked for).
+        qa_stride: what a QA task's ``doc_stride`` (128) means: ``between-starts`` (XTREME: tokens
+            from one window's start to the next) or ``overlap`` (HF ``run_qa.py``: tokens shared by
+            consecutive windows); see :mod:`xlingual_probe.tasks.qa`.
+        skip_nonfinite: updates with a NaN/inf training loss that may be skipped (no optimizer
+            step) before the run stops as diverged; ``0`` = stop at the first one.
     """
 
     model: str
@@ -96,6 +101,8 @@ class TrainConfig:
     slowfast: dict[str, Any] | None = None
     method: str = "direct"
     trust_remote_code: bool = False
+    qa_stride: str = "between-starts"
+    skip_nonfinite: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -110,6 +117,8 @@ class TrainConfig:
             (self.precision in ("fp32", "bf16"), "--precision must be 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
             (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
+            (self.qa_stride in ("between-starts", "overlap"), "--qa-stride must be 'between-starts' or 'overlap'"),
+            (self.skip_nonfinite >= 0, "--skip-nonfinite must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
