@@ -211,6 +211,15 @@ def run_status(summary_path: str | Path) -> str:
     return str(summary.get("status", "finished")) if isinstance(summary, dict) else "incomplete"
 
 
+def differing_keys(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two option dicts (a missing key counts as ``None``).
+
+    >>> differing_keys({"model": "a", "lr": 1}, {"model": "b", "lr": 1, "seed": None})
+    ['model']
+    """
+    return sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+
+
 def describe_incomplete(runs: list[str], what: str = "run") -> str:
     """``2 incomplete runs (no summary.json: still running, killed or crashed): a, b``.
 

@@ -138,10 +138,12 @@ def resolve_train_options(train_opts: dict[str, Any], defaults: dict[str, Any] |
         if isinstance(values.get(key), str):
             values[key] = [x.strip() for x in values[key].split(",") if x.strip()]
     seeds = values.pop("seed", None)
-    seeds = [42] if seeds in (None, []) else ([seeds] if isinstance(seeds, int) else list(seeds))
+    seeds = [42] if seeds in (None, []) else ([seeds] if isinstance(seeds, int) else seeds)
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UserError(f"--seed must be an integer or a list of integers, not {seeds!r}")
     unknown = set(values) - TrainConfig.field_names()
     if unknown:
-        raise UserError(f"unknown option(s) in config: {', '.join(sorted(unknown))}")
+        raise UserError(f"unknown option(s) in config: {', '.join(map(repr, sorted(unknown)))}")
     for required in ("model", "task"):
         if not values.get(required):
             raise UserError(f"--{required} is required (on the command line or in --config)")

@@ -52,7 +52,7 @@ from xlingual_probe.experiments.methods import (
     selection_record,
 )
 from xlingual_probe.reporting import format_mean_std, markdown_table
-from xlingual_probe.runs import RESULT_STATUSES, RunFiles, describe_incomplete
+from xlingual_probe.runs import RESULT_STATUSES, RunFiles, describe_incomplete, differing_keys
 from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
@@ -291,6 +291,12 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
         UserError: bad options, or a run directory made with other options.
     """
     out = Path(config.out)
+    if (out / "compare.json").is_file():  # another comparison's runs would be refused one by one, later
+        saved = read_json(out / "compare.json").get("train", {})
+        changed = differing_keys(saved, config.train)
+        if changed:
+            raise UserError(f"{out} holds a comparison of {saved.get('model')} on {saved.get('task')} with other "
+                            f"training options ({', '.join(changed)}); use another --out")
     executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
     selection = None
     if needs_sets(config.methods):

@@ -40,8 +40,9 @@ from xlingual_probe.experiments.catalogue import EXPERIMENTS, build_experiments,
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
 from xlingual_probe.reporting import format_signed, format_values, markdown_table
-from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, summarise_sweep
+from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, differing_keys, summarise_sweep
 from xlingual_probe.training.config import TrainConfig, check_seeds
+from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
 
@@ -164,6 +165,25 @@ def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
     return jobs
 
 
+def check_same_sweep(config: SweepConfig) -> None:
+    """Refuse a sweep directory that holds a sweep of other training options (another model, data, budget).
+
+    The same training options with other seeds, experiments or layers extend the sweep (finished
+    runs are reused); anything else would mix two sweeps in one table.
+
+    Raises:
+        UserError: ``sweep.json`` exists and its ``train`` options differ from ``config.train``.
+    """
+    path = Path(config.out) / "sweep.json"
+    if not path.is_file():
+        return
+    saved = read_json(path).get("train", {})
+    changed = differing_keys(saved, config.train)
+    if changed:
+        raise UserError(f"{config.out} holds a sweep of {saved.get('model')} on {saved.get('task')} with other "
+                        f"training options ({', '.join(changed)}); use another --out")
+
+
 def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int) -> Path:
     """Write ``sweep.json`` (options and jobs, run paths relative to the sweep directory)."""
     out = Path(config.out)
@@ -260,9 +280,13 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
     Returns:
         The results table (one row per job, :data:`~xlingual_probe.runs.RESULT_COLUMNS`); the report
         files are written.
+
+    Raises:
+        UserError: bad options, or ``config.out`` holding a sweep of other training options.
     """
     if num_layers is None:
         num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
+    check_same_sweep(config)
     jobs = plan_sweep(config, num_layers)
     write_sweep_plan(config, jobs, num_layers)
     probed = set(config.seeds if cka_seeds is None else cka_seeds) if cka_probe is not None else set()

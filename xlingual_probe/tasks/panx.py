@@ -43,7 +43,7 @@ import datasets
 from transformers import DataCollatorForTokenClassification
 
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.errors import UserError, not_utf8
 
 IGNORE_INDEX = -100  # label of positions the loss and the metric skip (PyTorch's CrossEntropyLoss default)
 
@@ -288,7 +288,7 @@ def read_conll(path: Path, labels: list[str], lang: str | None = None) -> datase
                 tokens.append(parts[0])
                 tags.append(index[tag])
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise not_utf8(path, exc) from None
     if tokens:
         sentences.append((tokens, tags))
     if not sentences:

@@ -228,10 +228,10 @@ def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, 
            extra_config: dict[str, Any] | None, invocation_start: float) -> dict[str, Any]:
     """:func:`train` once the launch is checked and the run directory's lease is held."""
     files = writer.files
+    if files.config.is_file() and not overwrite:  # a folder holding another run is refused, whatever the flags
+        _check_same_config(files, config)
     state, checkpoint = prepare_run_dir(files, resume, overwrite, main=accelerator.is_main_process)
     accelerator.wait_for_everyone()
-    if files.config.is_file():  # resuming, reusing, or restarting a run: it must be this run
-        _check_same_config(files, config)
     if state == "done":
         return read_json(files.summary)
     set_seed(config.seed)

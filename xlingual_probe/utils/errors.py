@@ -24,6 +24,16 @@ class RunWarning(UserWarning):
     ``warning: <message>`` line."""
 
 
+def not_utf8(path: object, exc: UnicodeDecodeError) -> UserError:
+    r"""The error for a data or config file that is not UTF-8 text.
+
+    >>> str(not_utf8("dev-de.tsv", UnicodeDecodeError("utf-8", b"caf\xe9", 3, 4, "invalid continuation byte")))
+    'dev-de.tsv: not UTF-8 text (invalid continuation byte at byte 3); convert it, e.g. iconv -f latin1 -t utf-8'
+    """
+    return UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); convert it, e.g. "
+                     "iconv -f latin1 -t utf-8")
+
+
 def disk_error_message(exc: OSError) -> str | None:
     """The one-line message for an error of the disk (full, read-only, no permission), else ``None``.
 
