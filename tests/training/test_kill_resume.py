@@ -121,28 +121,27 @@ def test_kill_inside_an_evaluation_then_resume_is_bit_identical(reference, tmp_p
     assert_same_run(Path(killed.out), Path(straight.out))
 
 
-def test_a_corrupted_checkpoint_is_reported_and_the_previous_one_used(reference, tmp_path):
-    straight = reference("slowfast")
-    killed = straight.replace(out=str(tmp_path / "killed"))
-    with pytest.raises(KeyboardInterrupt):
-        train(killed, callbacks=[kill_at(7)], show_progress=False)
-    files = RunFiles(killed.out)
+def truncate_last_weights(files: RunFiles) -> None:
     weights = files.last_checkpoint / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a truncated write
-    with pytest.warns(RunWarning, match=r"checkpoints/last: model.safetensors does not match its checksum"):
-        train(killed, resume=True, show_progress=False)
-    assert_same_run(Path(killed.out), Path(straight.out))
 
 
-def test_with_every_checkpoint_damaged_the_run_starts_again(reference, tmp_path):
-    straight = reference("direct")
-    killed = straight.replace(out=str(tmp_path / "killed"))
-    with pytest.raises(KeyboardInterrupt):
-        train(killed, callbacks=[kill_at(5)], show_progress=False)
-    files = RunFiles(killed.out)
+def break_every_trainer_state(files: RunFiles) -> None:
     for folder in (files.last_checkpoint, files.previous_checkpoint):
         (folder / "trainer_state.json").write_text("{")
-    with pytest.warns(RunWarning, match="starting the run again from update 0"):
+
+
+@pytest.mark.parametrize("kind, step, damage, warning", [
+    ("slowfast", 7, truncate_last_weights, r"checkpoints/last: model.safetensors does not match its checksum"),
+    ("direct", 5, break_every_trainer_state, "starting the run again from update 0"),
+], ids=["last-truncated", "all-damaged"])
+def test_a_damaged_checkpoint_is_reported_and_an_intact_one_used(reference, tmp_path, kind, step, damage, warning):
+    straight = reference(kind)
+    killed = straight.replace(out=str(tmp_path / "killed"))
+    with pytest.raises(KeyboardInterrupt):
+        train(killed, callbacks=[kill_at(step)], show_progress=False)
+    damage(RunFiles(killed.out))
+    with pytest.warns(RunWarning, match=warning):
         train(killed, resume=True, show_progress=False)
     assert_same_run(Path(killed.out), Path(straight.out))
 
