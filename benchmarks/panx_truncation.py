@@ -16,6 +16,18 @@ and counts the gold entities (seqeval's, IOB2) that each encoding leaves intact:
 
 It prints one row per language (sentences, sentences longer than one feature, gold entities, entities
 lost by each encoding) and writes the table as JSON with ``--out``.
+
+Measured on ``../shared/data/panx`` (XTREME's dev files) with multilingual-e5-small's XLM-R
+SentencePiece tokenizer at ``--max-length 128`` (126 sub-tokens per feature)::
+
+    lang  sentences  long   gold  lost (truncate)  lost (split)
+    en        10000     5  14146        31 (0.2%)             0
+    fr        10000     4  13156        28 (0.2%)             0
+    bg        10000     5  14221        16 (0.1%)             0
+    ko        10000     2  14560         3 (0.0%)             0
+    ja        10000   867  14105       749 (5.3%)             0
+    zh        10000   584  12493       292 (2.3%)             0
+    ar de el es hi ru sw ta te tr ur vi: no entity lost either way (vi: 1 long sentence)
 """
 
 from __future__ import annotations

@@ -248,15 +248,19 @@ class RunWriter:
         self.enabled = enabled
         self.lease: DirectoryLease | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, reentrant: bool = False) -> None:
         """Take the directory's lease (one writer per run directory, :mod:`xlingual_probe.utils.lease`),
         creating the directory; a no-op when disabled or already held.
+
+        Args:
+            reentrant: take it from another holder in this process instead of refusing (see
+                :class:`~xlingual_probe.utils.lease.DirectoryLease`).
 
         Raises:
             UserError: another live process writes the directory, or it cannot be created.
         """
         if self.enabled and self.lease is None:
-            self.lease = DirectoryLease(self.files.root).acquire()
+            self.lease = DirectoryLease(self.files.root, reentrant=reentrant).acquire()
 
     def release(self) -> None:
         """Give the lease back (if held)."""

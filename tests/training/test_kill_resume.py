@@ -67,9 +67,33 @@ def test_sigkill_at_a_random_update_then_resume_is_bit_identical(kind, reference
     files = RunFiles(killed.out)
     assert not files.summary.exists() and len(read_jsonl(files.steps)) == step
     assert files.lease.is_file()  # SIGKILL left the lease behind: its dead pid lets the resume take it over
-    train(killed, resume=True, show_progress=False)
+    if kind == "direct":  # through the command line, as a user would
+        resume_from_the_command_line(killed)
+    else:
+        train(killed, resume=True, show_progress=False)
     assert_same_run(Path(killed.out), Path(straight.out))
     assert not files.lease.exists()
+
+
+def resume_from_the_command_line(config: TrainConfig) -> None:
+    """``xprobe train direct ... --resume`` with the options that built ``config``."""
+    import sys
+
+    from xlingual_probe.cli import main
+
+    flags = ["--model", config.model, "--task", config.task, "--data-dir", config.data_dir, "--max-steps",
+             str(config.max_steps), "--batch-size", str(config.batch_size), "--lr", str(config.lr), "--eval-every",
+             str(config.eval_every), "--warmup-ratio", str(config.warmup_ratio), "--seed", str(config.seed),
+             "--eval-batch-size", str(config.eval_batch_size), "--no-save-best", "--save-every",
+             str(config.save_every), "--out", config.out, "--resume", "--quiet"]
+    argv = sys.argv
+    sys.argv = ["xprobe", "train", "direct", *flags]
+    try:
+        main()
+    except SystemExit as exit_:  # click ends a command that went well with status 0
+        assert exit_.code in (0, None)
+    finally:
+        sys.argv = argv
 
 
 @pytest.mark.parametrize("kind", ["noisytune", "cka"])

@@ -121,3 +121,11 @@ def test_abandoned_reads_the_rules():
     now = 1000.0
     assert abandoned({"host": "h", "pid": 1, "heartbeat": 900.0}, 600, now) is None
     assert abandoned({"host": "h", "pid": 1}, 600, now).startswith("no heartbeat for ever")
+
+
+def test_a_reentrant_lease_takes_over_from_this_process_only(tmp_path):
+    stuck = DirectoryLease(tmp_path).acquire()  # e.g. a Trainer callback whose training raised
+    again = DirectoryLease(tmp_path, reentrant=True).acquire()
+    assert again.taken_over == "this process left it behind" and not stuck.held
+    again.release()
+    assert not (tmp_path / LEASE_FILE).exists()

@@ -192,7 +192,10 @@ class GapCallback(TrainerCallback):
         self._start = time.perf_counter()
         self._last_step = state.global_step if state.global_step > 0 else -1
         self.writer.enabled = state.is_world_process_zero
-        self.writer.acquire()  # one writer per run directory (released at the end of training)
+        # one writer per run directory, released at the end of training; a Trainer that raised never
+        # got there, so training again in the same process takes the lease back
+        self.writer.release()
+        self.writer.acquire(reentrant=True)
         if state.global_step > 0:  # resumed from a Trainer checkpoint: drop the steps that will be redone
             self.writer.resume_at(state.global_step)
         else:

@@ -40,7 +40,7 @@ from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json
 
 LEASE_FILE = "lease.json"
-_HELD: set[Path] = set()  # directories whose lease a DirectoryLease of this process holds now
+_HELD: dict[Path, DirectoryLease] = {}  # directories whose lease a DirectoryLease of this process holds now
 STALE_ENV = "XPROBE_LEASE_STALE_SECONDS"
 DEFAULT_STALE_SECONDS = 600.0
 
@@ -124,14 +124,18 @@ class DirectoryLease:
         root: the directory (created when missing).
         stale_after: seconds without a heartbeat after which the lease may be taken over
             (default :func:`stale_seconds`).
+        reentrant: take the lease from another holder *in this process* instead of refusing (for a
+            Trainer callback, whose lease is never released when training raises, so that running
+            the training again in the same notebook works).
 
     Attributes:
         lost: the record of the process that took the lease over, or ``None``.
         taken_over: why an earlier holder's lease was taken over at :meth:`acquire`, or ``None``.
     """
 
-    def __init__(self, root: str | Path, stale_after: float | None = None):
+    def __init__(self, root: str | Path, stale_after: float | None = None, reentrant: bool = False):
         self.root = Path(root)
+        self.reentrant = reentrant
         self.path = self.root / LEASE_FILE
         self.stale_after = stale_seconds() if stale_after is None else stale_after
         self.lost: dict[str, Any] | None = None
@@ -164,9 +168,12 @@ class DirectoryLease:
             if holder is None:  # vanished between our attempt and the read: try again
                 continue
             if _same_process(holder, this_holder()):
-                if self.root.resolve() in _HELD:
+                other = _HELD.get(self.root.resolve())
+                if other is not None and not self.reentrant:
                     raise UserError(f"{self.root} is already being written by this process (another run or "
                                     "callback on the same --out); use another --out")
+                if other is not None:
+                    other.release()
                 self.taken_over = "this process left it behind"
             else:
                 self.taken_over = abandoned(holder, self.stale_after)
@@ -190,7 +197,7 @@ class DirectoryLease:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(record, f)
         self._record = record
-        _HELD.add(self.root.resolve())
+        _HELD[self.root.resolve()] = self
         return True
 
     def _read(self) -> dict[str, Any] | None:
@@ -246,4 +253,5 @@ class DirectoryLease:
             if current is not None and _same_process(current, this_holder()):
                 self.path.unlink(missing_ok=True)
             self._record = None
-            _HELD.discard(self.root.resolve())
+            if _HELD.get(self.root.resolve()) is self:
+                del _HELD[self.root.resolve()]
