@@ -70,8 +70,8 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
             flag="--freeze-embeddings/--no-freeze-embeddings"),
     _option("trust_remote_code", Optional[bool], "Allow model code from the hub.", _OPTS,
             flag="--trust-remote-code/--no-trust-remote-code"),
-    _option("qa_stride", Optional[str], "QA windows: doc-stride 128 between window starts (XTREME) or as their "
-            "overlap (HF run_qa.py): between-starts or overlap [between-starts].", _DATA),
+    _option("qa_stride", Optional[str], "QA doc stride (128): tokens between window starts (between-starts, "
+            "XTREME; the default) or shared by consecutive windows (overlap, HF run_qa.py).", _DATA),
     _option("skip_nonfinite", Optional[int], "Skip up to N updates with a NaN/inf loss before stopping the run as "
             "diverged [0].", _OPTS),
 ]
