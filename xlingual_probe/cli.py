@@ -1,16 +1,21 @@
 """The ``xprobe`` command line (also ``xlingual-probe`` and ``python -m xlingual_probe``).
 
 Every subcommand builds a config and calls a library function; problems with the user's input
-become one ``error:`` line and exit status 2, never a traceback.
+become one ``error:`` line and exit status 2, a full or read-only disk one ``error:`` line and exit
+status 1, never a traceback; :class:`~xlingual_probe.utils.errors.RunWarning` s are one ``warning:``
+line each. ``--help`` is laid out :func:`help_width` columns wide, piped or in a terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import warnings
 
 import typer
+import typer.rich_utils
 
 from xlingual_probe.commands.compare import compare_command
 from xlingual_probe.commands.demo import demo_command
@@ -24,7 +29,30 @@ from xlingual_probe.commands.run import run_command
 from xlingual_probe.commands.select import select_command
 from xlingual_probe.commands.train import train_command
 from xlingual_probe.training.provenance import ARGV_ENV
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.errors import RunWarning, UserError, disk_error_message
+
+HELP_WIDTH = (100, 120)  # the narrowest and widest --help layout, in columns
+
+
+def help_width(columns: int | None = None) -> int:
+    """Columns for ``--help``: the terminal's width kept within :data:`HELP_WIDTH` (100 when piped).
+
+    Below 100 columns the option table cuts long option names (``--max-ste…``) and wraps every
+    help text into a narrow column; above 120 lines get hard to read.
+
+    >>> help_width(50), help_width(110), help_width(300)
+    (100, 110, 120)
+    """
+    columns = columns or shutil.get_terminal_size(fallback=(HELP_WIDTH[0], 24)).columns
+    return max(HELP_WIDTH[0], min(columns, HELP_WIDTH[1]))
+
+
+def set_help_width(width: int) -> None:
+    """Lay ``--help`` out ``width`` columns wide (rich panels; click's formatter without rich)."""
+    typer.rich_utils.MAX_WIDTH = width
+    app.info.context_settings = {**(app.info.context_settings or {}), "max_content_width": width,
+                                 "terminal_width": width}
+
 
 app = typer.Typer(
     name="xprobe",
@@ -48,6 +76,17 @@ app.command("report", no_args_is_help=True)(report_command)
 app.command("run", no_args_is_help=True)(run_command)
 app.command("demo")(demo_command)
 app.add_typer(probe_app, name="probe")
+set_help_width(help_width())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, RunWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
 
 
 def main() -> None:
@@ -62,11 +101,18 @@ def main() -> None:
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    warnings.showwarning = _show_warning
     try:
         app()
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:
+        message = disk_error_message(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted: unfinished runs can be continued with --resume", err=True)
         sys.exit(130)

@@ -127,3 +127,25 @@ def test_probe_cka_command_mean_pooling_is_debiased_by_default_bf16_copy(tiny_mo
     assert read_json(out / "summary.json")["method"] == "direct"
     for name in ("cka.png", "gap.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_nan_hidden_states_of_a_diverging_model_give_null_cka_with_a_reason(tiny_model, tiny_data, tmp_path):
+    from xlingual_probe.training import Callback
+
+    class PoisonLayer1(Callback):
+        """After update 3, the top layer's weights become NaN (as a diverging run's would)."""
+
+        def on_step_end(self, ctx, step, loss, batch):
+            if step == 3:
+                with torch.no_grad():
+                    for name, p in ctx.model.named_parameters():
+                        if ".layer.1." in name:
+                            p.fill_(float("nan"))
+
+    summary = train(tiny_config(tiny_model, tiny_data, tmp_path / "run"),
+                    callbacks=[PoisonLayer1(), CKAProbe(CKAProbeConfig(every=3))], show_progress=False)
+    records = read_jsonl(tmp_path / "run/cka.jsonl")
+    assert [(r["step"], r["layer"]) for r in records] == [(3, 0), (3, 1)]
+    assert 0 < records[0]["cka"] <= 1 and "cka_undefined" not in records[0]
+    assert records[1]["cka"] is None and "NaN or inf" in records[1]["cka_undefined"]
+    assert summary["status"] == "diverged" and summary["diverged_at"] == 4

@@ -77,6 +77,10 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
             flag="--freeze-embeddings/--no-freeze-embeddings"),
     _option("trust_remote_code", Optional[bool], "Allow model code from the hub.", _OPTS,
             flag="--trust-remote-code/--no-trust-remote-code"),
+    _option("qa_stride", Optional[str], "QA doc stride (128): tokens between window starts (between-starts, "
+            "XTREME; the default) or shared by consecutive windows (overlap, HF run_qa.py).", _DATA),
+    _option("skip_nonfinite", Optional[int], "Skip up to N updates with a NaN/inf loss before stopping the run as "
+            "diverged [0].", _OPTS),
 ]
 _LIST_OPTIONS = {"langs", "text_columns"}
 
@@ -149,10 +153,12 @@ def resolve_train_options(train_opts: dict[str, Any], defaults: dict[str, Any] |
         if isinstance(values.get(key), str):
             values[key] = [x.strip() for x in values[key].split(",") if x.strip()]
     seeds = values.pop("seed", None)
-    seeds = [42] if seeds in (None, []) else ([seeds] if isinstance(seeds, int) else list(seeds))
+    seeds = [42] if seeds in (None, []) else ([seeds] if isinstance(seeds, int) else seeds)
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UserError(f"--seed must be an integer or a list of integers, not {seeds!r}")
     unknown = set(values) - TrainConfig.field_names()
     if unknown:
-        raise UserError(f"unknown option(s) in config: {', '.join(sorted(unknown))}")
+        raise UserError(f"unknown option(s) in config: {', '.join(map(repr, sorted(unknown)))}")
     if log is not None and (line := describe_recipe(values)) is not None:
         log(line)
     return values, seeds

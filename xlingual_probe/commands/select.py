@@ -40,12 +40,16 @@ def select_command(
     threshold: Annotated[float, typer.Option(help="Phase threshold used to find phase 2.")] = 0.1,
     num_layers: Annotated[Optional[int], typer.Option(help="Layer count, for a results.csv without "
                                                             "sweep.json [inferred].")] = None,
+    allow_incomplete: Annotated[bool, typer.Option(
+        "--allow-incomplete", help="Select even if some runs of the sweep are unfinished (left out, noted).")
+    ] = False,
 ) -> None:
     """Choose S_I, S_II, V_I, V_II and policy IV from a layer sweep; write selection.json and selection.md."""
     options = SelectionOptions(metric=metric, margin_sigmas=margin_sigmas, min_margin=min_margin,
                                cka_alpha=cka_alpha, window=window, threshold=threshold)
     target = out or sweep_dir
-    selection = select_from_sweep(sweep_dir, cka or [], options=options, out_dir=target, num_layers=num_layers)
+    selection = select_from_sweep(sweep_dir, cka or [], options=options, out_dir=target, num_layers=num_layers,
+                                  allow_incomplete=allow_incomplete)
     for name, unit in selection["sets"].items():
         typer.echo(f"{name:5s} {unit or '(empty)'}")
     typer.echo(f"policy IV {'on' if selection['policy_iv'] else 'off'}; δ = {selection['margins']['delta']:.3f}")

@@ -47,7 +47,9 @@ Examples:
 
 
 def best_line(run_dir: Path, summary: dict[str, Any]) -> str:
-    """``RUN: best at update N: source …, target mean …, overall …, gap …  (T s)``."""
+    """``RUN: best at update N: source …, target mean …, overall …, gap …  (T s)``; a diverged run's reason."""
+    if summary.get("status") == "diverged":
+        return f"{run_dir}: diverged: {summary['reason']}"
     best = summary["best"]
     return (f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
             f"target mean {format_score(best['target_mean'])}, overall {best['overall']:.2f}, "
@@ -90,6 +92,8 @@ def train_command(
         typer.echo(best_line(run_dir, summary))
     if len(results) > 1:
         typer.echo(seed_summary_table([str(d) for d, _ in results]).to_string(index=False))
+    if any(summary.get("status") == "diverged" for _, summary in results):
+        raise typer.Exit(1)  # recorded in summary.json, but a script must not take it for success
 
 
 train_command.__doc__ = (train_command.__doc__ or "") + EXAMPLES

@@ -90,13 +90,20 @@ class Executor(Protocol):
 
 
 def format_result_line(summary: dict[str, Any], which: str = "final") -> str:
-    """``overall 71.20, gap 9.80`` of a run summary's ``final`` (or ``best``) evaluation.
+    """``overall 71.20, gap 9.80`` of a run summary's ``final`` (or ``best``) evaluation; a diverged
+    run says so (with its last evaluation, if any).
 
     >>> format_result_line({"final": {"overall": 71.2, "gap": 9.8}})
     'overall 71.20, gap 9.80'
+    >>> format_result_line({"status": "diverged", "diverged_at": 7, "final": None})
+    'DIVERGED at update 7 (no evaluation before)'
     """
-    record = summary[which]
-    return f"overall {record['overall']:.2f}, gap {format_score(record.get('gap'))}"
+    record = summary.get(which)
+    scores = "no evaluation before" if record is None else \
+        f"overall {record['overall']:.2f}, gap {format_score(record.get('gap'))}"
+    if summary.get("status") == "diverged":
+        return f"DIVERGED at update {summary['diverged_at']} ({scores})"
+    return scores
 
 
 class SequentialExecutor:

@@ -42,9 +42,10 @@ from xlingual_probe.experiments.catalogue import EXPERIMENTS, Experiment, build_
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
 from xlingual_probe.reporting import format_signed, format_values, markdown_table
-from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, summarise_sweep
+from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, differing_keys, summarise_sweep
 from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.training.identity import identity_key, identity_mismatch, run_identity
+from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
 
@@ -183,6 +184,25 @@ def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
     return jobs
 
 
+def check_same_sweep(config: SweepConfig) -> None:
+    """Refuse a sweep directory that holds a sweep of other training options (another model, data, budget).
+
+    The same training options with other seeds, experiments or layers extend the sweep (finished
+    runs are reused); anything else would mix two sweeps in one table.
+
+    Raises:
+        UserError: ``sweep.json`` exists and its ``train`` options differ from ``config.train``.
+    """
+    path = Path(config.out) / "sweep.json"
+    if not path.is_file():
+        return
+    saved = read_json(path).get("train", {})
+    changed = differing_keys(saved, config.train)
+    if changed:
+        raise UserError(f"{config.out} holds a sweep of {saved.get('model')} on {saved.get('task')} with other "
+                        f"training options ({', '.join(changed)}); use another --out")
+
+
 def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int) -> Path:
     """Write ``sweep.json`` (options and jobs, run paths relative to the sweep directory)."""
     out = Path(config.out)
@@ -196,7 +216,8 @@ def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int)
 def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per experiment, and the difference of the means to the baseline.
 
-    Columns: experiment, label, unit, component, seeds, then ``{best,final}_{metric}_{mean,std}``
+    Columns: experiment, label, unit, component, seeds, diverged (runs among the seeds without a
+    score: a non-finite loss stopped them), then ``{best,final}_{metric}_{mean,std}``
     for overall, source, target_mean, gap and ``{best,final}_{overall,gap}_delta`` (experiment mean −
     baseline mean; NaN without a finished baseline). Rows keep the order of ``results``.
     """
@@ -206,6 +227,7 @@ def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     for key, group in results.groupby(by, sort=False, dropna=False):
         row: dict[str, Any] = dict(zip(by, key))
         row["seeds"] = len(group)
+        row["diverged"] = int((group["status"] == "diverged").sum()) if "status" in group else 0
         for which in ("final", "best"):
             for metric in METRICS:
                 column = pd.to_numeric(group[f"{which}_{metric}"], errors="coerce")
@@ -226,7 +248,8 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
         n = numbers.loc[label]
         is_base = n["experiment"] == BASELINE
         rows.append({
-            "experiment": label, "seeds": int(n["seeds"]),
+            "experiment": label,
+            "seeds": f"{int(n['seeds'])} ({int(n['diverged'])} diverged)" if n["diverged"] else int(n["seeds"]),
             "overall": format_values(group["final_overall"]),
             "Δ overall": "—" if is_base else format_signed(n["final_overall_delta"]),
             "gap": format_values(group["final_gap"]),
@@ -276,9 +299,13 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
     Returns:
         The results table (one row per job, :data:`~xlingual_probe.runs.RESULT_COLUMNS`); the report
         files are written.
+
+    Raises:
+        UserError: bad options, or ``config.out`` holding a sweep of other training options.
     """
     if num_layers is None:
         num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
+    check_same_sweep(config)
     jobs = plan_sweep(config, num_layers)
     for job in jobs:
         if job.stale is not None:

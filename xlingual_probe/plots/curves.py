@@ -66,14 +66,14 @@ def run_groups(runs: Runs) -> dict[str, list[str]]:
     return dict(zip(labels, groups.values()))
 
 
-def gap_curves(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+def gap_curves(run_dirs: str | Path | Iterable[str | Path], allow_incomplete: bool = False) -> pd.DataFrame:
     """Mean and std over each group's runs of source, target mean, overall, gap and loss per evaluation.
 
     Returns:
         One row per (``group``, ``step``): the columns above, each with a ``*_std`` twin, and
         ``runs`` (how many runs evaluated that step).
     """
-    runs = load_runs(_paths(run_dirs))
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
     if runs.metrics.empty:
         raise UserError("no evaluations (metrics.jsonl) in the given run directories")
     per_eval = runs.metrics.drop_duplicates(["run", "step"])[["run", "step", *_GAP_COLUMNS]]
@@ -83,7 +83,8 @@ def gap_curves(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     return mean_std_by(pd.concat(frames), ["group", "step"], _GAP_COLUMNS)
 
 
-def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None = None) -> pd.DataFrame:
+def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None = None,
+               allow_incomplete: bool = False) -> pd.DataFrame:
     """Mean and std over each group's runs of the CKA of every layer at every probe step.
 
     Args:
@@ -93,7 +94,7 @@ def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None 
     Returns:
         One row per (``group``, ``step``, ``layer``): ``cka``, ``cka_std``, ``runs``, ``pooling``.
     """
-    runs = load_runs(_paths(run_dirs))
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
     if runs.cka.empty:
         raise UserError("no CKA records (cka.jsonl) in the given run directories; run `xprobe probe cka`")
     pooling = pooling or (str(runs.cka["pooling"].iloc[0]) if "pooling" in runs.cka else None)
@@ -131,7 +132,8 @@ def _gap_figure(table: pd.DataFrame, title: str | None) -> Figure:
     return fig
 
 
-def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, title: str | None = None) -> Path:
+def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, title: str | None = None,
+                    allow_incomplete: bool = False) -> Path:
     """Figure 2-style plot: source and target-mean scores (top), gap and training loss (bottom).
 
     Args:
@@ -142,11 +144,11 @@ def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path
     Returns:
         ``out`` as a Path.
     """
-    return _save(_gap_figure(gap_curves(run_dirs), title), out)
+    return _save(_gap_figure(gap_curves(run_dirs, allow_incomplete), title), out)
 
 
 def plot_cka_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, pooling: str | None = None,
-                    title: str | None = None) -> Path:
+                    title: str | None = None, allow_incomplete: bool = False) -> Path:
     """Figure 6-style plot: CKA to the pre-trained model per layer over updates, one panel per group
     (:func:`~xlingual_probe.plots.cka.cka_lines_figure`).
 
@@ -159,7 +161,7 @@ def plot_cka_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path
     Returns:
         ``out`` as a Path.
     """
-    runs = load_runs(_paths(run_dirs))
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
     if runs.cka.empty:
         raise UserError("no CKA records (cka.jsonl) in the given run directories; run `xprobe probe cka`")
     with_cka = set(runs.cka["run"])

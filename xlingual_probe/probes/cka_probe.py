@@ -20,6 +20,9 @@ Method:
         {"step": 100, "layer": 0, "cka": 0.97, "pooling": "tokens", "debiased": false,
          "n": 4012, "cka_seconds": 0.41}
 
+    Where CKA has no value (zero variance, NaN/inf hidden states, too few rows) ``cka`` is ``null``
+    and ``cka_undefined`` says why; the probe never writes a NaN and never stops the run.
+
     ``n`` is the number of rows compared (tokens or sentences) and ``cka_seconds`` the probe's own
     wall time at that step (both forward passes and the CKA of every layer), the same in each of
     that step's records; :func:`cka_overhead` sums it against the run's training time.
@@ -60,7 +63,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xlingual_probe.probes.cka import layerwise_cka
+from xlingual_probe.probes.cka import layerwise_cka_with_reasons
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.training.callbacks import Callback, LoopContext
 from xlingual_probe.utils.errors import UserError
@@ -212,7 +215,8 @@ class CKAProbe(Callback):
         ref_inputs = {k: v.to(self.device) for k, v in inputs.items()}
         hidden_r = _hidden_layers(self.reference(**ref_inputs, output_hidden_states=True), num_layers, "frozen")
         mask = inputs.get("attention_mask")
-        values = layerwise_cka(hidden_w, hidden_r, mask, pooling=self.config.pooling, debiased=bool(self.config.debiased))
+        values = layerwise_cka_with_reasons(hidden_w, hidden_r, mask, pooling=self.config.pooling,
+                                            debiased=bool(self.config.debiased))
         del hidden_w, hidden_r
         if self.config.pooling == "mean":
             n = int(inputs["input_ids"].shape[0])
@@ -221,9 +225,10 @@ class CKAProbe(Callback):
         seconds = time.perf_counter() - start
         self.total_seconds += seconds
         self.probes += 1
-        for layer, value in enumerate(values):
-            ctx.writer.append("cka", {"step": step, "layer": layer, "cka": value, "pooling": self.config.pooling,
-                                      "debiased": self.config.debiased, "n": n, "cka_seconds": seconds})
+        for layer, (value, reason) in enumerate(values):
+            record = {"step": step, "layer": layer, "cka": value, "pooling": self.config.pooling,
+                      "debiased": self.config.debiased, "n": n, "cka_seconds": seconds}
+            ctx.writer.append("cka", record if reason is None else {**record, "cka_undefined": reason})
 
     def on_train_end(self, ctx: LoopContext, summary: dict[str, Any]) -> None:
         self.reference = None  # free the copy's memory

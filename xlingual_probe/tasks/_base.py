@@ -139,6 +139,23 @@ class Task(ABC):
     def num_labels(self, data: TaskData) -> int:
         return len(data.labels) if data.labels else 2
 
+    @staticmethod
+    def truncated_examples(features: datasets.Dataset) -> int:
+        """How many examples lost part of their input to ``max_length`` when encoded for evaluation.
+
+        Reads the evaluation features' ``truncated`` column (nonzero: something of that feature's
+        example was cut), counting each example once (by ``example_id`` when features carry one).
+        What "cut" means is the task's: the pair of a sentence task, the question of a QA task
+        (contexts are windowed, never cut), words of a tagging task (never, after the word-boundary
+        split). A task without the column reports 0.
+        """
+        if "truncated" not in features.column_names:
+            return 0
+        flags = features["truncated"]
+        if "example_id" in features.column_names:
+            return len({example for example, flag in zip(features["example_id"], flags) if flag})
+        return sum(1 for flag in flags if flag)
+
 
 TASKS: Registry[type[Task]] = Registry("task")
 

@@ -48,7 +48,7 @@ from xlingual_probe.tasks._base import (
 )
 from xlingual_probe.tasks._sources import data_role, note_file, note_hub
 from xlingual_probe.tasks.qa import QATask
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.errors import UserError, not_utf8
 
 QA_FEATURES = datasets.Features({
     "id": datasets.Value("string"),
@@ -89,7 +89,9 @@ def read_squad_json(path: Path) -> datasets.Dataset:
             doc = json.load(f)
     except FileNotFoundError:
         raise UserError(f"QA file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+    except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise _malformed(path, "", 'expected an object with a "data" list of articles')

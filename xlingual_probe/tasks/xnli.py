@@ -26,7 +26,7 @@ from xlingual_probe.tasks._base import (
 )
 from xlingual_probe.tasks._sources import data_role, note_file, note_hub
 from xlingual_probe.tasks.classification import SentenceClassificationTask
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.errors import UserError, not_utf8
 
 XNLI_LANGUAGES = ("en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 XNLI_LABELS = ["entailment", "neutral", "contradiction"]  # the hub's ClassLabel order
@@ -34,7 +34,22 @@ _LABEL_ALIASES = {"contradictory": "contradiction"}
 
 
 def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
-    """Read an XNLI/MNLI TSV into ``text``/``text_pair``/``label`` columns."""
+    """Read an XNLI/MNLI TSV into ``text``/``text_pair``/``label`` columns.
+
+    A file without a header must have exactly three columns (XTREME's ``premise hypothesis label``);
+    with a header the columns are found by name. LF and CRLF line ends are both read.
+
+    Raises:
+        UserError: a missing column, an extra column (headerless), an unknown label, no rows, or a
+            file that is not UTF-8.
+    """
+    try:
+        return _read_nli_rows(path, header)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+
+
+def _read_nli_rows(path: Path, header: bool) -> datasets.Dataset:
     texts, pairs, labels = [], [], []
     note_file(path)
     with open(path, encoding="utf-8", newline="") as f:
@@ -49,8 +64,9 @@ def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
         for line_no, row in enumerate(rows, start=2 if header else 1):
             if not row:
                 continue
-            if len(row) <= max(columns):
-                raise UserError(f"{path}:{line_no}: expected premise, hypothesis and label separated by tabs")
+            if len(row) <= max(columns) or (not header and len(row) != 3):
+                raise UserError(f"{path}:{line_no}: expected premise, hypothesis and label separated by tabs "
+                                f"(3 columns), got {len(row)}")
             label = _LABEL_ALIASES.get(row[columns[2]].strip(), row[columns[2]].strip())
             if label not in XNLI_LABELS:
                 raise UserError(f"{path}:{line_no}: unknown label {label!r} (expected one of {XNLI_LABELS})")
@@ -64,8 +80,11 @@ def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
 
 def _has_header(path: Path) -> bool:
     """MNLI-style files start with a ``sentence1<TAB>sentence2<TAB>label`` header; XTREME's do not."""
-    with open(path, encoding="utf-8") as f:
-        return f.readline().split("\t")[:2] == ["sentence1", "sentence2"]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().split("\t")[:2] == ["sentence1", "sentence2"]
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
 
 
 @TASKS.register("xnli")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,11 @@ class TrainConfig:
         trust_remote_code: allow model code from the hub (off unless asked for).
         recipe: the recipe the values came from (``xtreme``, ``paper``, ``synthetic``; ``None`` = none),
             see :mod:`xlingual_probe.training.recipes`; recorded, it changes no value by itself.
+        qa_stride: what a QA task's ``doc_stride`` (128) means: ``between-starts`` (XTREME: tokens
+            from one window's start to the next) or ``overlap`` (HF ``run_qa.py``: tokens shared by
+            consecutive windows); see :mod:`xlingual_probe.tasks.qa`.
+        skip_nonfinite: updates with a NaN/inf training loss that may be skipped (no optimizer
+            step) before the run stops as diverged; ``0`` = stop at the first one.
     """
 
     model: str
@@ -107,8 +113,11 @@ class TrainConfig:
     method: str = "direct"
     trust_remote_code: bool = False
     recipe: str | None = None
+    qa_stride: str = "between-starts"
+    skip_nonfinite: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         checks = [
             (self.batch_size > 0, "--batch-size must be positive"),
             (self.eval_batch_size > 0, "--eval-batch-size must be positive"),
@@ -128,6 +137,14 @@ class TrainConfig:
             (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
             (self.recipe is None or self.recipe in RECIPES,
              f"unknown recipe {self.recipe!r}; choose one of: {', '.join(USER_RECIPES)}"),
+            (self.qa_stride in ("between-starts", "overlap"), "--qa-stride must be 'between-starts' or 'overlap'"),
+            (self.skip_nonfinite >= 0, "--skip-nonfinite must be >= 0"),
+            (self.max_length is None or self.max_length > 0, "--max-length must be positive"),
+            (self.train_size is None or self.train_size > 0, "--train-size must be positive"),
+            (self.eval_size is None or self.eval_size > 0, "--eval-size must be positive"),
+            (self.save_every is None or self.save_every >= 0, "--save-every must be >= 0 (0 = never)"),
+            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
+            (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0 = no clipping)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -151,8 +168,47 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         unknown = set(values) - cls.field_names()
         if unknown:
-            raise UserError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+            raise UserError(f"unknown config key(s): {', '.join(map(repr, sorted(unknown)))}")
         return cls(**values)
+
+
+_KINDS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "list[str]": (list,),
+          "dict[str, float]": (dict,), "dict[str, Any]": (dict,)}
+_KIND_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "list[str]": "a list of strings", "dict[str, float]": "a mapping of units to numbers",
+               "dict[str, Any]": "a mapping"}
+
+
+def check_field_types(config: TrainConfig) -> None:
+    """Raise :class:`UserError` for a value of the wrong type (a config file's ``lr: fast``, ``langs: 5``).
+
+    Numbers written as strings (PyYAML reads ``1e-3`` as a string) become floats; an integer field
+    takes no fraction, no bool; a float must be finite.
+
+    Raises:
+        UserError: the first field of the wrong type, named as its command-line option.
+    """
+    for f in dataclasses.fields(config):
+        kind, optional = str(f.type).removesuffix(" | None"), str(f.type).endswith(" | None")
+        value = getattr(config, f.name)
+        if value is None and optional:
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if kind == "float" and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+            else:
+                setattr(config, f.name, value)
+        types = _KINDS[kind]
+        ok = isinstance(value, types) and (kind == "bool" or not isinstance(value, bool))
+        if ok and kind == "float":
+            ok = math.isfinite(value)
+        if ok and kind == "list[str]":
+            ok = all(isinstance(v, str) for v in value)
+        if not ok:
+            raise UserError(f"{option} must be {_KIND_NAMES[kind]}{' or null' if optional else ''}, not {value!r}")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

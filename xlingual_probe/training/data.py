@@ -83,6 +83,8 @@ def load_fingerprinted(config: TrainConfig) -> tuple[Task, TaskData, dict[str, A
         UserError: missing or malformed data (from the task).
     """
     task = get_task(config.task).for_model(config.model)
+    if task.head == "qa":
+        task.stride_mode = config.qa_stride  # what doc_stride means (XTREME's or HF run_qa's)
     with recording() as notes:
         data = task.load(data_options(config))
     sources = []

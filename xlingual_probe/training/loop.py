@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,13 +32,21 @@ from xlingual_probe.models import (
     reinitialize,
 )
 from xlingual_probe.models.units import resolve_model_name, resolve_units
-from xlingual_probe.runs import NUMERICS_VERSION, SCHEMA_VERSION, RunFiles, RunWriter
+from xlingual_probe.runs import NUMERICS_VERSION, RESULT_STATUSES, SCHEMA_VERSION, RunFiles, RunWriter
+from xlingual_probe.tasks import Task
 from xlingual_probe.training.accumulation import accumulated_update, micro_batch_indices
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
-from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
+from xlingual_probe.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    remove_checkpoints,
+    save_checkpoint,
+    save_model,
+)
 from xlingual_probe.training.config import TrainConfig
 from xlingual_probe.training.data import describe_training_data, in_domain_languages, load_fingerprinted
-from xlingual_probe.training.evaluation import evaluate, model_batch, prepare_eval_sets
+from xlingual_probe.training.evaluation import EvalSet, evaluate, model_batch, prepare_eval_sets
+from xlingual_probe.training.guards import Diverged, NonFiniteGuard, check_batch_split, check_launch
 from xlingual_probe.training.identity import (
     identity_differences,
     identity_key,
@@ -48,27 +58,56 @@ from xlingual_probe.training.provenance import command_line, git_state, package_
 from xlingual_probe.training.recipes import recipe_record
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.errors import RunWarning, UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
+from xlingual_probe.utils.lease import LEASE_FILE
 
 
-def prepare_run_dir(files: RunFiles, resume: bool, overwrite: bool) -> str:
-    """Decide what to do with the output folder: ``"fresh"``, ``"resume"`` or ``"done"``.
+def prepare_run_dir(files: RunFiles, resume: bool, overwrite: bool, main: bool = True) -> tuple[str, Path | None]:
+    """Decide what to do with the output folder: ``"fresh"``, ``"resume"`` or ``"done"``, and the checkpoint.
+
+    The folder's ``lease.json`` (this process's own, taken before) does not count as content. A
+    complete run (finished or diverged) is ``done``; an unfinished one (or one whose executor recorded
+    an error) resumes from its newest intact checkpoint (:func:`latest_checkpoint`; a damaged one is
+    reported as a :class:`RunWarning` and the previous one used), or starts again when none is left.
+
+    Args:
+        files: the run directory.
+        resume: continue or reuse what the folder holds.
+        overwrite: delete what the folder holds (only on the main process).
+        main: whether this is the main process (the only one that deletes).
+
+    Returns:
+        The state, and the checkpoint to resume from (``None`` unless ``"resume"``).
 
     Raises:
-        UserError: the folder holds something and neither ``resume`` nor ``overwrite`` was given.
+        UserError: the folder holds something and neither ``resume`` nor ``overwrite`` was given, or
+            it holds files but no run (no ``config.json``): it is never resumed into or deleted.
     """
-    if files.root.exists() and any(files.root.iterdir()):
-        if overwrite:
-            shutil.rmtree(files.root)
-            return "fresh"
-        if not resume:
-            raise UserError(f"output folder {files.root} is not empty: pass --resume to continue it "
-                            "or --overwrite to replace it")
-        if files.is_finished():
-            return "done"
-        return "resume" if has_checkpoint(files.last_checkpoint) else "fresh"
-    return "fresh"
+    contents = [p for p in files.root.iterdir() if p.name != LEASE_FILE] if files.root.is_dir() else []
+    if not contents:
+        return "fresh", None
+    if not files.config.is_file() and (resume or overwrite):
+        names = ", ".join(sorted(p.name for p in contents)[:3])
+        raise UserError(f"{files.root} holds files ({names}, ...) but no run directory (no config.json): it is "
+                        "neither resumed nor deleted; choose another --out")
+    if overwrite:
+        if main:
+            for path in contents:
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        return "fresh", None
+    if not resume:
+        raise UserError(f"output folder {files.root} is not empty: pass --resume to continue it "
+                        "or --overwrite to replace it")
+    if files.status() in RESULT_STATUSES:
+        return "done", None
+    checkpoint, problems = latest_checkpoint([files.last_checkpoint, files.previous_checkpoint])
+    for problem in problems:
+        warnings.warn(f"skipping damaged checkpoint {problem}", RunWarning, stacklevel=3)
+    if checkpoint is None and problems:
+        warnings.warn(f"no intact checkpoint left in {files.root}: starting the run again from update 0",
+                      RunWarning, stacklevel=3)
+    return ("resume", checkpoint) if checkpoint is not None else ("fresh", None)
 
 
 def _check_same_identity(files: RunFiles, identity: dict[str, Any]) -> None:
@@ -78,6 +117,17 @@ def _check_same_identity(files: RunFiles, identity: dict[str, Any]) -> None:
     if changed:
         raise UserError(f"cannot resume {files.root}: its run identity differs: {'; '.join(changed)} "
                         "(use --overwrite to start again, or another --out)")
+
+
+def report_truncation(task: Task, eval_sets: list[EvalSet], max_length: int) -> dict[str, int]:
+    """``{lang: evaluation examples whose input was cut to max_length}`` (:meth:`Task.truncated_examples`),
+    recorded in ``config.json``; any cut is also reported as a :class:`RunWarning`."""
+    counts = {s.lang: task.truncated_examples(s.features) for s in eval_sets}
+    cut = [f"{lang} {n} of {len(s.examples)}" for s, (lang, n) in zip(eval_sets, counts.items()) if n]
+    if cut:
+        warnings.warn(f"evaluation inputs cut to --max-length {max_length} ({', '.join(cut)} examples): the model "
+                      "sees only part of them; a larger --max-length avoids it", RunWarning, stacklevel=3)
+    return counts
 
 
 def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPolicy:
@@ -142,25 +192,49 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         extra_config: more keys for ``config.json`` (e.g. a method's resolved weight sets).
 
     Returns:
-        The content of ``summary.json``.
+        The content of ``summary.json``: ``status`` ``finished``, or ``diverged`` when a non-finite
+        loss stopped the run (see :mod:`xlingual_probe.training.guards`).
+
+    Raises:
+        UserError: bad options or data, a launch whose processes did not join one job, or an output
+            folder that another process writes (its lease, :mod:`xlingual_probe.utils.lease`).
     """
     invocation_start = time.perf_counter()
-    files = RunFiles(config.out)
-    state = prepare_run_dir(files, resume, overwrite)
-    if state == "done":
-        _check_same_identity(files, run_identity(config))
-        return read_json(files.summary)
     accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
-    if config.batch_size % (accelerator.num_processes * config.grad_accum):
-        raise UserError(f"--batch-size {config.batch_size} must be divisible by the number of processes "
-                        f"({accelerator.num_processes}) × --grad-accum ({config.grad_accum})")
+    # before anything is written: processes that did not join one job would all write config.out
+    check_launch(accelerator.num_processes)
+    check_batch_split(config.batch_size, accelerator.num_processes, config.grad_accum)
+    writer = RunWriter(config.out, enabled=accelerator.is_main_process)
+    existed = writer.files.root.exists()
+    writer.acquire()  # one writer per run directory, before anything in it is read or deleted
+    try:
+        return _train(config, accelerator, writer, callbacks=callbacks, policy=policy, resume=resume,
+                      overwrite=overwrite, show_progress=show_progress, extra_config=extra_config,
+                      invocation_start=invocation_start)
+    finally:
+        writer.release()
+        # a run that failed before writing anything (bad data, say) leaves no folder behind
+        if accelerator.is_main_process and not existed and writer.files.root.is_dir() \
+                and not any(writer.files.root.iterdir()):
+            writer.files.root.rmdir()
+
+
+def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, callbacks: Sequence[Callback],
+           policy: LRPolicy | None, resume: bool, overwrite: bool, show_progress: bool,
+           extra_config: dict[str, Any] | None, invocation_start: float) -> dict[str, Any]:
+    """:func:`train` once the launch is checked and the run directory's lease is held."""
+    files = writer.files
+    if files.config.is_file() and not overwrite:  # a folder holding another run is refused, whatever the flags
+        _check_same_identity(files, run_identity(config))
+    state, checkpoint = prepare_run_dir(files, resume, overwrite, main=accelerator.is_main_process)
+    accelerator.wait_for_everyone()
+    if state == "done":
+        return read_json(files.summary)
     set_seed(config.seed)
 
     # data before the model: a bad data option fails fast, before any download or folder is made
     task, data, fingerprint = load_fingerprinted(config)
     identity = run_identity(config, fingerprint)
-    if state == "resume":
-        _check_same_identity(files, identity)
     if show_progress and accelerator.is_main_process:
         tqdm.write(describe_training_data(task, fingerprint, config.source_lang))
     max_length = config.max_length or getattr(task, "default_max_length", 128)
@@ -179,7 +253,6 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     warmup_steps = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio * total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    writer = RunWriter(files.root, enabled=accelerator.is_main_process)
     ctx = LoopContext(config, accelerator, model, tokenizer, task, model_map, writer,
                       rebuild_starting_model=lambda: load_starting_model(
                           config, task.head, task.num_labels(data), labels=data.labels)[0])
@@ -195,7 +268,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
                  "train_features": len(train_features), "max_length": max_length,
                  "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()},
                  "train_sources": [s.get("path") or s.get("name") for s in fingerprint["sources"] if s["role"] == "train"],
-                 "in_domain": in_domain_languages(task, fingerprint, config.source_lang)},
+                 "in_domain": in_domain_languages(task, fingerprint, config.source_lang),
+                 "eval_truncated": report_truncation(task, eval_sets, max_length)},
         "training": {"total_steps": total_steps, "warmup_steps": warmup_steps,
                      "steps_per_epoch": steps_per_epoch, "trainable_parameters": trainable,
                      "frozen_parameters": len(frozen), "model_family": model_map.family,
@@ -204,10 +278,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     }
     start_step, best, losses_since_eval = 0, None, []
     timers = {"train_seconds": 0.0, "eval_seconds": 0.0, "wall_seconds": 0.0}
+    guard = NonFiniteGuard(config.skip_nonfinite)
     if state == "resume":
-        saved = load_checkpoint(accelerator, files.last_checkpoint)
+        saved = load_checkpoint(accelerator, checkpoint)
         start_step, best, losses_since_eval = saved["step"], saved["best"], saved["losses_since_eval"]
-        timers = saved["timers"]
+        timers, guard.skipped = saved["timers"], saved.get("skipped_nonfinite", 0)
         policy.load_state_dict(saved["policy"])
         # drop what was logged after the checkpoint: those updates are about to be redone
         writer.resume_at(start_step)
@@ -242,11 +317,12 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     bar = tqdm(total=total_steps, initial=start_step, desc=f"{config.method} seed {config.seed}",
                disable=not show_progress or not accelerator.is_main_process)
     per_process = config.batch_size // accelerator.num_processes
-    step, last_record = start_step, None
+    step, last_record, diverged = start_step, None, None
     # timers continue across a resume: they count this invocation plus the saved totals
     train_start = time.perf_counter() - timers["train_seconds"] - timers["eval_seconds"]
     wall_start = invocation_start - timers["wall_seconds"]
     while step < total_steps:
+        writer.check_lease()
         epoch, index_in_epoch = divmod(step, steps_per_epoch)
         batch_indices = _epoch_batches(len(train_features), config.batch_size, config.seed, epoch)[index_in_epoch]
         mine = batch_indices[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]
@@ -261,22 +337,30 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         # callbacks (the CKA probe) see the whole batch of the update, as without accumulation
         batch = micro[0] if len(micro) == 1 or not callbacks else on_device(mine)
         if not math.isfinite(loss):
-            raise RuntimeError(f"training loss became {loss} at update {step}; lower --lr or check the data")
-        # the policy sees update t's loss before update t is applied (SPEC: K at t uses L_t)
-        scales, policy_fields = policy.scales(step, loss)
-        for group in optimizer.param_groups:
-            group["lr_scale"] = scales.get(group["set"], 1.0)
-        factor = linear_schedule_factor(step, total_steps, warmup_steps)
-        rates = apply_learning_rates(optimizer, config.lr, factor)
-        if config.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses_since_eval.append(loss)
-        record = {"step": step, "loss": loss, "lr": config.lr * factor}
-        if len(rates) > 1:
-            record["group_lr"] = rates
-        writer.append("steps", {**record, **policy_fields})
+            try:
+                skipped_record = guard.skip_or_raise(step, loss)
+            except Diverged as exc:
+                diverged = exc
+                break
+            optimizer.zero_grad(set_to_none=True)  # the update is skipped: its gradients are dropped
+            writer.append("steps", skipped_record)
+        else:
+            # the policy sees update t's loss before update t is applied (SPEC: K at t uses L_t); it never
+            # sees a skipped update, so it counts the loop's updates minus the skipped ones
+            scales, policy_fields = policy.scales(step - guard.skipped, loss)
+            for group in optimizer.param_groups:
+                group["lr_scale"] = scales.get(group["set"], 1.0)
+            factor = linear_schedule_factor(step, total_steps, warmup_steps)
+            rates = apply_learning_rates(optimizer, config.lr, factor)
+            if config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses_since_eval.append(loss)
+            record = {"step": step, "loss": loss, "lr": config.lr * factor}
+            if len(rates) > 1:
+                record["group_lr"] = rates
+            writer.append("steps", {**record, **policy_fields})
         for callback in callbacks:
             callback.on_step_end(ctx, step, loss, batch)
         bar.update(1)
@@ -290,19 +374,23 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
             timers["wall_seconds"] = time.perf_counter() - wall_start
             save_checkpoint(accelerator, files.last_checkpoint, {
                 "step": step, "best": best, "losses_since_eval": losses_since_eval, "timers": timers,
-                "policy": policy.state_dict()})
+                "policy": policy.state_dict(), "skipped_nonfinite": guard.skipped})
     bar.close()
-    if last_record is None:  # resumed exactly at the end
-        last_record = read_jsonl(files.metrics)[-1]
+    if last_record is None:  # resumed exactly at the end, or diverged before this invocation evaluated
+        records = read_jsonl(files.metrics) if files.metrics.is_file() else []
+        last_record = records[-1] if records else None
     timers["train_seconds"] = time.perf_counter() - train_start - timers["eval_seconds"]
     timers["wall_seconds"] = time.perf_counter() - wall_start
-    summary = {"best": best, "final": last_record, "select_by": config.select_by, **timers, "method": config.method,
-               "seed": config.seed, "steps": total_steps}
+    summary = {"status": "finished", "best": best, "final": last_record, "select_by": config.select_by, **timers,
+               "method": config.method, "seed": config.seed,
+               "steps": total_steps if diverged is None else diverged.step - 1, "skipped_nonfinite": guard.skipped}
+    if diverged is not None:  # a recorded outcome; the last good checkpoint stays for inspection
+        summary.update(status="diverged", diverged_at=diverged.step, reason=str(diverged))
     if config.slowfast is not None:  # policies II and IV only act in phase 2: say how long it lasted
         summary["phase2_updates"] = sum(record.get("phase") == 2 for record in read_jsonl(files.steps))
     writer.write_summary(summary)
-    if accelerator.is_main_process and files.last_checkpoint.exists():
-        shutil.rmtree(files.last_checkpoint)
+    if accelerator.is_main_process and diverged is None:
+        remove_checkpoints([files.last_checkpoint, files.previous_checkpoint])
     for callback in callbacks:
         callback.on_train_end(ctx, summary)
     return summary

@@ -131,7 +131,7 @@ def recipe_values(task: str, recipe: str | None = None) -> dict[str, Any]:
     name = recipe or default_recipe(task)
     if name is None:
         return {}
-    if name not in RECIPES:
+    if not isinstance(name, str) or name not in RECIPES:  # a config file can hold any YAML value here
         raise UserError(f"unknown recipe {name!r}; choose one of: {', '.join(USER_RECIPES)}")
     family = TASK_FAMILIES.get(task)
     if family not in RECIPES[name]:
