@@ -5,10 +5,10 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
 
     config.json        written first. Keys: ``schema_version``, ``numerics_version`` (see
                        :data:`NUMERICS_VERSION`), ``config`` (the resolved TrainConfig), ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
-                       ``device`` (type, number of processes), ``data`` (metric, languages,
+                       ``device`` (type, number of processes, CPU threads, TF32), ``data`` (metric, languages,
                        train_examples, train_features, max_length, eval_examples per language),
                        ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
-                       frozen_parameters, model_family, num_layers); extra keys when present:
+                       frozen_parameters, model_family, num_layers, optimizer, attention); extra keys when present:
                        ``selection`` (policy methods: the weight sets used), ``sweep`` (a sweep job's
                        identity), ``cka_probe`` (the CKA probe's options).
     steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy
@@ -28,6 +28,7 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
     checkpoints/last/  resumable state (Accelerate state: model safetensors, optimizer, RNG;
                        ``trainer_state.json``); present while a run can be resumed.
     checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
+    trackers/          (``--report-to tensorboard``) TensorBoard event files mirroring the logs above.
     cka.jsonl          (CKA probe) one object per layer and probe step: ``step``, ``layer`` (0 = bottom
                        layer's output), ``cka`` (null when undefined), ``pooling``, ``debiased``,
                        ``n`` (rows compared), ``cka_seconds`` (the probe's time at that step);
@@ -50,7 +51,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -71,7 +72,8 @@ SCHEMA_VERSION = 1
 # Bumped by every code change that alters the numbers a run produces (losses, metrics, CKA): a run
 # directory written under another numerics version is never resumed or reused (runs written before
 # the key existed count as version 1).
-NUMERICS_VERSION = 1
+# 2: fused (or foreach) AdamW instead of the single-tensor loop; warm-up ceil(ratio × steps) as the Trainer.
+NUMERICS_VERSION = 2
 SWEEP_SCHEMA_VERSION = 1
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
 METRICS = ("overall", "source", "target_mean", "gap")
@@ -164,13 +166,17 @@ class RunWriter:
     Args:
         root: the run directory.
         enabled: ``False`` on the non-main processes of a multi-process run (nothing is written).
+        observers: called as ``observer(log, record)`` after each record is appended (e.g. the
+            experiment trackers' mirror, :class:`~xlingual_probe.training.trackers.TrackerMirror`).
     """
 
     LOGS = ("steps", "metrics", "cka")
 
-    def __init__(self, root: str | Path, enabled: bool = True):
+    def __init__(self, root: str | Path, enabled: bool = True,
+                 observers: Sequence[Callable[[str, dict[str, Any]], None]] = ()):
         self.files = RunFiles(root)
         self.enabled = enabled
+        self.observers = list(observers)
 
     def start(self, run_info: dict[str, Any] | None = None) -> None:
         """A fresh run: drop earlier logs and summary, then write ``config.json`` (when given)."""
@@ -209,6 +215,8 @@ class RunWriter:
         if self.enabled:
             self.files.root.mkdir(parents=True, exist_ok=True)
             append_jsonl(getattr(self.files, log), record)
+            for observe in self.observers:
+                observe(log, record)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         """``summary.json``, written last: its presence means the run finished."""

@@ -116,3 +116,19 @@ def test_probe_cka_command_mean_pooling_debiased_bf16_copy(tiny_model, tiny_data
     assert read_json(out / "summary.json")["method"] == "direct"
     for name in ("cka.png", "gap.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_the_frozen_copy_runs_once_per_probe_step(tiny_model, tiny_data, tmp_path):
+    """One forward pass of the frozen copy gives every layer's hidden states for a probe step."""
+    from xlingual_probe.training import Callback
+
+    probe = CKAProbe(CKAProbeConfig(every=4))
+    calls = []
+
+    class CountFrozenForwards(Callback):
+        def on_train_begin(self, ctx, start_step):
+            probe.reference.register_forward_hook(lambda module, args, output: calls.append(1))
+
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "run"), callbacks=[probe, CountFrozenForwards()],
+          show_progress=False)
+    assert len(calls) == probe.probes == 3

@@ -66,12 +66,18 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
     _option("seed", Optional[list[int]], "Training seed; repeat for one run per seed [42].", _OPTS),
     _option("data_seed", Optional[int], "Seed of the data subsampling [0].", _OPTS),
     _option("precision", Optional[str], "fp32 or bf16 [fp32].", _OPTS),
+    _option("tf32", Optional[bool], "TF32 matrix products on CUDA (faster; changes the numbers).", _OPTS,
+            flag="--tf32/--no-tf32"),
+    _option("num_processes", Optional[int], "Processes per run (GPUs, or CPU processes); --batch-size stays "
+            "the global batch [1].", _OPTS),
+    _option("report_to", Optional[str], "Comma-separated trackers: tensorboard, wandb, mlflow or none [none].",
+            _OPTS),
     _option("freeze_embeddings", Optional[bool], "Freeze the embeddings (fast on CPU for big vocabularies).", _OPTS,
             flag="--freeze-embeddings/--no-freeze-embeddings"),
     _option("trust_remote_code", Optional[bool], "Allow model code from the hub.", _OPTS,
             flag="--trust-remote-code/--no-trust-remote-code"),
 ]
-_LIST_OPTIONS = {"langs", "text_columns"}
+_LIST_OPTIONS = {"langs", "text_columns", "report_to"}
 
 # the slow-and-fast hyper-parameters (None = SPEC's default), then how the weight sets are chosen
 POLICY_HYPER = ("c1", "c2", "r", "window", "threshold", "phase_mode")

@@ -19,7 +19,15 @@ import datasets
 import numpy as np
 from transformers import DataCollatorWithPadding
 
-from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._base import (
+    TASKS,
+    DataOptions,
+    Task,
+    TaskData,
+    finish_task_data,
+    resolve_languages,
+    tokenize_examples,
+)
 from xlingual_probe.utils.errors import UserError
 
 
@@ -36,8 +44,7 @@ class SentenceClassificationTask(Task):
             enc["labels"] = batch["label"]
             return enc
 
-        return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize)
 
     def collator(self, tokenizer):
         return DataCollatorWithPadding(tokenizer, return_tensors="pt")

@@ -32,7 +32,15 @@ from typing import Any, ClassVar
 import datasets
 from transformers import DataCollatorForTokenClassification
 
-from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._base import (
+    TASKS,
+    DataOptions,
+    Task,
+    TaskData,
+    finish_task_data,
+    resolve_languages,
+    tokenize_examples,
+)
 from xlingual_probe.utils.errors import UserError
 
 IGNORE_INDEX = -100  # label of positions the loss and the metric skip (PyTorch's CrossEntropyLoss default)
@@ -118,8 +126,7 @@ class TokenClassificationTask(Task):
                 enc["word_index"] = [kept for _, kept in aligned]
             return enc
 
-        return examples.map(tokenize, batched=True, with_indices=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize, with_indices=True)
 
     def model_columns(self, train: bool) -> list[str]:
         """Model inputs and ``labels``; ``example_id`` / ``word_index`` stay with the features for scoring."""

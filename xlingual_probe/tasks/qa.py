@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import datasets
 import numpy as np
 
-from xlingual_probe.tasks._base import Task
+from xlingual_probe.tasks._base import Task, tokenize_examples
 from xlingual_probe.tasks.qa_metrics import qa_scores
 from xlingual_probe.utils.errors import UserError
 
@@ -182,8 +182,7 @@ class QATask(Task):
                                                   for k, o in enumerate(offsets)])
             return out
 
-        return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize)
 
     def _cut_questions(self, questions: list[str], tokenizer) -> list[str]:
         """Strip leading spaces (they break some tokenizers' truncation) and cut long questions."""

@@ -46,7 +46,15 @@ class TrainConfig:
         save_best: keep the weights of the best evaluation in ``checkpoints/best`` (safetensors).
         seed: training seed (head initialisation, dropout, data order).
         data_seed: seed of the data subsampling (shared by all training seeds).
-        precision: ``fp32`` or ``bf16`` (mixed precision through Accelerate).
+        precision: ``fp32`` or ``bf16`` (mixed precision through Accelerate; on CUDA GPUs with bf16
+            support the faster choice, on CPU usually slower than fp32).
+        tf32: let float32 matrix products on CUDA use TF32 tensor cores (faster on Ampere and later;
+            it changes the numbers, so it is part of the run's configuration; no effect on CPU).
+        num_processes: run on this many local processes (one per GPU, or CPU processes with gloo),
+            spawned by the run itself; ``batch_size`` stays the global batch. Under
+            ``accelerate launch`` leave it at 1 (or give the launcher's count).
+        report_to: experiment trackers that mirror the run directory's records: ``tensorboard``,
+            ``wandb``, ``mlflow`` (optional extras); empty or ``["none"]`` = none.
         freeze_embeddings: keep the embedding parameters fixed (a large saving for big vocabularies).
         freeze: units frozen during fine-tuning (unit syntax: see ``models.parse_unit``).
         reinit: units re-initialised with the model's own ``_init_weights`` before fine-tuning.
@@ -88,6 +96,9 @@ class TrainConfig:
     seed: int = 42
     data_seed: int = 0
     precision: str = "fp32"
+    tf32: bool = False
+    num_processes: int = 1
+    report_to: list[str] = field(default_factory=list)
     freeze_embeddings: bool = False
     freeze: list[str] = field(default_factory=list)
     reinit: list[str] = field(default_factory=list)
@@ -110,6 +121,7 @@ class TrainConfig:
             (self.precision in ("fp32", "bf16"), "--precision must be 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
             (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
+            (self.num_processes >= 1, "--num-processes must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:

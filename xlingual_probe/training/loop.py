@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
 from xlingual_probe.models import (
@@ -32,14 +32,20 @@ from xlingual_probe.models import (
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.runs import NUMERICS_VERSION, SCHEMA_VERSION, RunFiles, RunWriter
 from xlingual_probe.tasks import DataOptions, Task, TaskData, get_task
+from xlingual_probe.training.batches import EpochBatches, backward_global_mean, loss_units, process_share
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_model
 from xlingual_probe.training.config import TrainConfig
 from xlingual_probe.training.evaluation import evaluate, model_batch, prepare_eval_sets
+from xlingual_probe.training.feature_cache import FeatureCache, data_identity
+from xlingual_probe.training.launch import in_distributed_launch, run_on_processes
 from xlingual_probe.training.noisytune import apply_noisytune
+from xlingual_probe.training.optimizer import adamw, adamw_implementation
 from xlingual_probe.training.provenance import git_state, package_versions
-from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
+from xlingual_probe.training.runtime import machine_settings
+from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor, warmup_steps_for
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
+from xlingual_probe.training.trackers import TrackerMirror, check_trackers
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
 
@@ -76,16 +82,45 @@ def _check_same_config(files: RunFiles, config: TrainConfig) -> None:
                         "(use --overwrite to start again, or another --out)")
 
 
+def _run_dir_state(accelerator: Accelerator, files: RunFiles, config: TrainConfig, resume: bool,
+                   overwrite: bool) -> str:
+    """:func:`prepare_run_dir` and the config check, on the main process only (one process deletes
+    or inspects the folder, none sees another's fresh files), the outcome shared with every process.
+
+    Raises:
+        UserError: on every process, when the main process refused the folder.
+    """
+    outcome: list[Any] = [None]
+    if accelerator.is_main_process:
+        try:
+            state = prepare_run_dir(files, resume, overwrite)
+            if state in ("done", "resume"):
+                _check_same_config(files, config)
+            outcome = [("ok", state)]
+        except UserError as exc:
+            outcome = [("error", str(exc))]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(outcome)
+    kind, value = outcome[0]
+    if kind == "error":
+        raise UserError(value)
+    return value
+
+
+def data_options(config: TrainConfig) -> DataOptions:
+    """The data options of a run's configuration."""
+    return DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
+                       train_size=config.train_size, eval_size=config.eval_size, seed=config.data_seed,
+                       few_shot=config.few_shot, text_columns=config.text_columns,
+                       label_column=config.label_column, train_file=config.train_file)
+
+
 def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
     """The run's task (adapted to the model by :meth:`~xlingual_probe.tasks.Task.for_model`: a synthetic
     task draws its data from a synthetic model's own world) and its data. Nothing is loaded or
     pre-trained here, so a bad data option fails before the model is built."""
     task = get_task(config.task).for_model(config.model)
-    opts = DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
-                       train_size=config.train_size, eval_size=config.eval_size, seed=config.data_seed,
-                       few_shot=config.few_shot, text_columns=config.text_columns,
-                       label_column=config.label_column, train_file=config.train_file)
-    return task, task.load(opts)
+    return task, task.load(data_options(config))
 
 
 def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPolicy:
@@ -97,13 +132,6 @@ def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPo
         return policy
     sets = {spec: resolve_units(model_map, [spec]) for spec in config.lr_scale}
     return ConstantScales(sets, dict(config.lr_scale))
-
-
-def _epoch_batches(n_examples: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The shuffled batches of one epoch; a pure function of (seed, epoch) so resuming repeats them."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n_examples, generator=generator).tolist()
-    return [order[i:i + batch_size] for i in range(0, n_examples, batch_size)]
 
 
 def load_starting_model(config: TrainConfig, head: str, num_labels: int, labels: list[str] | None = None
@@ -133,6 +161,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
           extra_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fine-tune ``config.model`` on ``config.task`` and write the run directory ``config.out``.
 
+    With ``config.num_processes`` > 1 (and no launcher around this process) the run happens in that
+    many spawned worker processes (:func:`~xlingual_probe.training.launch.run_on_processes`), which
+    needs ``callbacks`` and ``policy`` to be picklable; under ``accelerate launch`` every process
+    calls this function itself.
+
     Args:
         config: the run's configuration.
         callbacks: observers (e.g. the CKA probe).
@@ -147,14 +180,30 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     Returns:
         The content of ``summary.json``.
     """
+    options = {"callbacks": callbacks, "policy": policy, "resume": resume, "overwrite": overwrite,
+               "show_progress": show_progress, "extra_config": extra_config}
+    if config.num_processes > 1 and not in_distributed_launch():
+        run_on_processes(train, config.num_processes, config, **options)
+        return read_json(RunFiles(config.out).summary)
+    with machine_settings(config) as machine:
+        return _train(config, machine=machine, **options)
+
+
+def _train(config: TrainConfig, *, callbacks: Sequence[Callback], policy: LRPolicy | None, resume: bool,
+           overwrite: bool, show_progress: bool, extra_config: dict[str, Any] | None,
+           machine: dict[str, Any]) -> dict[str, Any]:
+    """:func:`train` in this process (one of several under a launcher)."""
     invocation_start = time.perf_counter()
     files = RunFiles(config.out)
-    state = prepare_run_dir(files, resume, overwrite)
-    if state in ("done", "resume"):
-        _check_same_config(files, config)
+    trackers = check_trackers(config.report_to)
+    accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no",
+                              log_with=trackers or None, project_dir=str(files.root / "trackers") if trackers else None)
+    if config.num_processes > 1 and accelerator.num_processes != config.num_processes:
+        raise UserError(f"--num-processes {config.num_processes} but launched on {accelerator.num_processes} "
+                        "processes: give one or the other")
+    state = _run_dir_state(accelerator, files, config, resume, overwrite)
     if state == "done":
         return read_json(files.summary)
-    accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
     if config.batch_size % accelerator.num_processes:
         raise UserError(f"--batch-size {config.batch_size} must be divisible by the number of processes "
                         f"({accelerator.num_processes})")
@@ -169,16 +218,21 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     policy = _policy_for(config, model_map, policy)
     sets = policy.param_sets(model, model_map)
     groups, group_names = build_param_groups(model, sets, weight_decay=config.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(groups, lr=config.lr, weight_decay=config.weight_decay)
 
-    train_features = task.encode(data.train, tokenizer, train=True, max_length=max_length)
-    eval_sets = prepare_eval_sets(task, data.eval, tokenizer, max_length)
+    # the main process tokenises (or reads the cache) first, so the others find its entries
+    cache = FeatureCache(task, tokenizer, max_length, data_identity(task, data_options(config)), labels=data.labels)
+    with accelerator.main_process_first():
+        train_features = cache.encode(data.train, train=True)
+        eval_sets = prepare_eval_sets(task, data.eval, tokenizer, max_length, cache=cache)
     collate = task.collator(tokenizer)
-    steps_per_epoch = math.ceil(len(train_features) / config.batch_size)
+    batches = EpochBatches(len(train_features), config.batch_size, config.seed)
+    steps_per_epoch = batches.steps_per_epoch
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
-    warmup_steps = int(config.warmup_ratio * total_steps)
+    warmup_steps = warmup_steps_for(total_steps, config.warmup_ratio)
     model, optimizer = accelerator.prepare(model, optimizer)
-    writer = RunWriter(files.root, enabled=accelerator.is_main_process)
+    mirror = TrackerMirror(accelerator, files.root, config.to_dict()) if trackers else None
+    writer = RunWriter(files.root, enabled=accelerator.is_main_process, observers=[mirror] if mirror else ())
     ctx = LoopContext(config, accelerator, model, tokenizer, task, model_map, writer,
                       rebuild_starting_model=lambda: load_starting_model(
                           config, task.head, task.num_labels(data), labels=data.labels)[0])
@@ -188,14 +242,16 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         "schema_version": SCHEMA_VERSION, "numerics_version": NUMERICS_VERSION, "config": config.to_dict(),
         "seed": config.seed,
         "versions": package_versions(), "git": git_state(),
-        "device": {"type": accelerator.device.type, "processes": accelerator.num_processes},
+        "device": {"type": accelerator.device.type, "processes": accelerator.num_processes, **machine},
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
                  "train_features": len(train_features), "max_length": max_length,
                  "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()}},
         "training": {"total_steps": total_steps, "warmup_steps": warmup_steps,
                      "steps_per_epoch": steps_per_epoch, "trainable_parameters": trainable,
                      "frozen_parameters": len(frozen), "model_family": model_map.family,
-                     "num_layers": len(model_map.layers)},
+                     "num_layers": len(model_map.layers),
+                     "optimizer": f"AdamW ({adamw_implementation(p for g in groups for p in g['params'])})",
+                     "attention": getattr(accelerator.unwrap_model(model).config, "_attn_implementation", None)},
         **(extra_config or {}),
     }
     start_step, best, losses_since_eval = 0, None, []
@@ -237,22 +293,20 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     model.train()
     bar = tqdm(total=total_steps, initial=start_step, desc=f"{config.method} seed {config.seed}",
                disable=not show_progress or not accelerator.is_main_process)
-    per_process = config.batch_size // accelerator.num_processes
     step, last_record = start_step, None
     # timers continue across a resume: they count this invocation plus the saved totals
     train_start = time.perf_counter() - timers["train_seconds"] - timers["eval_seconds"]
     wall_start = invocation_start - timers["wall_seconds"]
     while step < total_steps:
-        epoch, index_in_epoch = divmod(step, steps_per_epoch)
-        batch_indices = _epoch_batches(len(train_features), config.batch_size, config.seed, epoch)[index_in_epoch]
-        mine = batch_indices[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]
-        batch = model_batch(task, train_features, mine, collate, train=True)
-        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         step += 1
+        global_batch = batches(step)
+        mine = process_share(global_batch, accelerator.process_index, accelerator.num_processes)
+        # a process without a share runs a stand-in example that counts for nothing (DDP needs every process)
+        batch = model_batch(task, train_features, mine or global_batch[:1], collate, train=True)
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         with accelerator.autocast():
             outputs = model(**batch)
-        accelerator.backward(outputs.loss)
-        loss = accelerator.reduce(outputs.loss.detach(), reduction="mean").item()
+        loss = backward_global_mean(accelerator, outputs.loss, loss_units(batch) if mine else 0)
         if not math.isfinite(loss):
             raise RuntimeError(f"training loss became {loss} at update {step}; lower --lr or check the data")
         # the policy sees update t's loss before update t is applied (SPEC: K at t uses L_t)
@@ -298,4 +352,6 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         shutil.rmtree(files.last_checkpoint)
     for callback in callbacks:
         callback.on_train_end(ctx, summary)
+    if mirror is not None:
+        mirror.close()
     return summary
