@@ -58,7 +58,7 @@ def test_two_processes_match_one(deterministic_model, tiny_data, tmp_path):
 
     one, two = (read_jsonl(tmp_path / name / "metrics.jsonl") for name in ("one", "two"))
     assert read_json(tmp_path / "two/config.json")["device"]["processes"] == 2
-    strip = lambda record: {k: v for k, v in record.items() if k != "eval_seconds"}  # noqa: E731
+    strip = lambda record: {k: v for k, v in record.items() if k != "eval_seconds"}
     assert strip(one[0]) == strip(two[0])  # the same weights, evaluated by one and by two processes
     n_examples = 48  # per language in the fixture
     for lang, score in one[-1]["metrics"].items():

@@ -26,7 +26,7 @@ def make_cache(task, tokenizer, opts, root, max_length=64, labels=None):
 
 
 def test_a_hit_returns_the_encoder_s_own_features(xnli, tmp_path):
-    folder, task, opts, data, tokenizer = xnli
+    _folder, task, opts, data, tokenizer = xnli
     first = make_cache(task, tokenizer, opts, tmp_path / "cache")
     stored = first.encode(data.eval["de"], train=False)
     second = make_cache(task, tokenizer, opts, tmp_path / "cache")
@@ -38,7 +38,7 @@ def test_a_hit_returns_the_encoder_s_own_features(xnli, tmp_path):
 
 
 def test_every_input_of_the_encoding_is_part_of_the_key(xnli, tmp_path):
-    folder, task, opts, data, tokenizer = xnli
+    _folder, task, opts, data, tokenizer = xnli
     root = tmp_path / "cache"
     base = make_cache(task, tokenizer, opts, root)
     key = base.key(data.train, train=True)[0]
@@ -76,7 +76,7 @@ def test_a_changed_data_file_invalidates_the_cache(xnli, tmp_path):
 
 
 def test_disabled_cache_writes_nothing(xnli, tmp_path, monkeypatch):
-    folder, task, opts, data, tokenizer = xnli
+    _folder, task, opts, data, tokenizer = xnli
     monkeypatch.setenv("XPROBE_FEATURE_CACHE", "0")
     cache = FeatureCache(task, tokenizer, 64, data_identity(task, opts), root=tmp_path / "cache")
     features = cache.encode(data.eval["de"], train=False)
@@ -101,7 +101,7 @@ def test_a_run_stores_its_features_and_a_second_run_reads_them(tiny_model, tiny_
 
 def test_tokenising_does_not_fingerprint_the_tokenizer(xnli, monkeypatch):
     """datasets would pickle the tokenizer to name each map's result (seconds for XLM-R's vocabulary)."""
-    folder, task, opts, data, tokenizer = xnli
+    _folder, task, _opts, data, tokenizer = xnli
 
     def refuse(*args, **kwargs):
         raise AssertionError("map fingerprinted its function")

@@ -70,7 +70,7 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
             flag="--tf32/--no-tf32"),
     _option("num_processes", Optional[int], "Processes per run (GPUs, or CPU processes); --batch-size stays "
             "the global batch [1].", _OPTS),
-    _option("report_to", Optional[str], "Comma-separated trackers: tensorboard, wandb, mlflow or none [none].",
+    _option("report_to", Optional[str], "Experiment trackers, comma-separated: tensorboard, wandb, mlflow (default: none).",
             _OPTS),
     _option("freeze_embeddings", Optional[bool], "Freeze the embeddings (fast on CPU for big vocabularies).", _OPTS,
             flag="--freeze-embeddings/--no-freeze-embeddings"),

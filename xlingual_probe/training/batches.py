@@ -11,6 +11,8 @@ global batch's mean loss, whatever the shares' sizes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from accelerate import Accelerator
 
@@ -73,21 +75,26 @@ def loss_units(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["input_ids"].shape[0])
 
 
-def backward_global_mean(accelerator: Accelerator, loss: torch.Tensor, units: int) -> float:
+def backward_global_mean(accelerator: Accelerator, outputs: Any, units: int) -> float:
     """Back-propagate so that the gradient is that of the global batch's mean loss, and return that
     mean (the same float on every process: what a learning-rate policy is fed).
 
-    ``loss`` is this process's mean over ``units`` terms (0 for a process with no share, whose
-    stand-in example then counts for nothing). Distributed data parallelism averages the processes'
-    gradients, so scaling each process's loss by ``units × N / total units`` makes the average the
-    gradient of the mean over all terms, also when shares differ in size (the last batch of an epoch,
-    or token counts in tagging); the mean itself is the all-reduced sum of ``loss × units`` over the
-    total. With one process this is ``backward(loss)`` and ``loss.item()``, bit for bit.
+    ``outputs.loss`` is this process's mean over ``units`` terms (0 for a process with no share,
+    whose stand-in example then counts for nothing). Distributed data parallelism averages the
+    processes' gradients, so scaling each process's loss by ``units × N / total units`` makes the
+    average the gradient of the mean over all terms, also when shares differ in size (the last batch
+    of an epoch, or token counts in tagging); the mean itself is the all-reduced sum of
+    ``loss × units`` over the total. With one process this is ``backward(loss)`` and ``loss.item()``,
+    bit for bit.
     """
+    loss = outputs.loss
     if accelerator.num_processes == 1:
         accelerator.backward(loss)
         return loss.item()
+    if units == 0:  # a mean over no terms is NaN: back-propagate an exact zero through every output instead
+        loss = sum(value.float().sum() for key, value in outputs.items()
+                   if key != "loss" and torch.is_tensor(value)) * 0.0
     total = accelerator.reduce(torch.tensor([float(units)], device=loss.device), reduction="sum").item()
-    accelerator.backward(loss * (units * accelerator.num_processes / total))
-    summed = accelerator.reduce(loss.detach().float().reshape(1) * units, reduction="sum")
-    return summed.item() / total
+    accelerator.backward(loss * (units * accelerator.num_processes / total) if total else loss * 0.0)
+    summed = accelerator.reduce(loss.detach().float().reshape(1) * units, reduction="sum").item()
+    return summed / total if total else float("nan")

@@ -306,7 +306,7 @@ def _train(config: TrainConfig, *, callbacks: Sequence[Callback], policy: LRPoli
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         with accelerator.autocast():
             outputs = model(**batch)
-        loss = backward_global_mean(accelerator, outputs.loss, loss_units(batch) if mine else 0)
+        loss = backward_global_mean(accelerator, outputs, loss_units(batch) if mine else 0)
         if not math.isfinite(loss):
             raise RuntimeError(f"training loss became {loss} at update {step}; lower --lr or check the data")
         # the policy sees update t's loss before update t is applied (SPEC: K at t uses L_t)
