@@ -6,6 +6,7 @@ one process, alternating them, and reports medians over at least five repetition
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -101,3 +102,23 @@ def task_for(model: str) -> tuple[str, str | None]:
     if model.startswith("synthetic"):
         return "synthetic-nli", None
     return "xnli", str(DATA_DIR)
+
+
+def parser(doc: str | None, *, model: bool = True) -> argparse.ArgumentParser:
+    """The options every benchmark has: ``--model`` (when it runs one), ``--repeats``, ``--quick``."""
+    options = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if model:
+        options.add_argument("--model", default="me5-small",
+                             help=f"me5-small, synthetic[:preset], {XLMR_BASE} or a model folder / hub name")
+    options.add_argument("--repeats", type=int, default=5, help="repetitions (the medians are over them)")
+    options.add_argument("--quick", action="store_true", help="a check at a tiny size, not a measurement")
+    return options
+
+
+def run_config(model: str, tmp: Path, **values: Any):
+    """A :class:`~xlingual_probe.training.TrainConfig` of ``model`` (resolved) on its task and data."""
+    from xlingual_probe.training import TrainConfig
+
+    task, data_dir = task_for(model)
+    return TrainConfig(model=resolve_model(model, tmp), task=task, out=str(tmp), data_dir=data_dir,
+                       **{"seed": 1, **values})

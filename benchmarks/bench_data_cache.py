@@ -18,7 +18,6 @@ encoding no longer pays.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -28,37 +27,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xlingual_probe  # noqa: F401  (before torch: the package's CPU thread settings)
-from benchmarks._common import XLMR_BASE, header, median, ratio_line, resolve_model, task_for, timed
+from benchmarks._common import header, median, parser, ratio_line, run_config, timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="me5-small", help=f"me5-small, synthetic[:preset], {XLMR_BASE} or a path")
-    parser.add_argument("--train-size", type=int, help="training examples (default: all)")
-    parser.add_argument("--eval-size", type=int, help="examples per language (default: all)")
-    parser.add_argument("--runs", type=int, default=148, help="runs of the sweep to extrapolate to")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="a check at a small size, not a measurement")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--train-size", type=int, help="training examples (default: all)")
+    options.add_argument("--eval-size", type=int, help="examples per language (default: all)")
+    options.add_argument("--runs", type=int, default=148, help="runs of the sweep to extrapolate to")
+    args = options.parse_args()
     if args.quick:
         args.train_size, args.eval_size, args.repeats = 500, 100, 2
 
     from datasets.fingerprint import Hasher
 
     from xlingual_probe.models import load_model
-    from xlingual_probe.training import TrainConfig
+    from xlingual_probe.models.units import resolve_model_name
     from xlingual_probe.training.evaluation import prepare_eval_sets
     from xlingual_probe.training.feature_cache import FeatureCache, data_identity
     from xlingual_probe.training.loop import data_options, load_task_data
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = resolve_model(args.model, Path(tmp))
-        task_name, data_dir = task_for(args.model)
-        config = TrainConfig(model=model_path, task=task_name, out=tmp, data_dir=data_dir, train_size=args.train_size,
-                             eval_size=args.eval_size, max_length=128, seed=1)
+        config = run_config(args.model, Path(tmp), train_size=args.train_size, eval_size=args.eval_size,
+                            max_length=128)
         task, data = load_task_data(config)
-        _, tokenizer = load_model(model_path, task.head, task.num_labels(data), labels=data.labels)
-        header("a sweep's data preparation with and without the feature cache", model=args.model, task=task_name,
+        _, tokenizer = load_model(resolve_model_name(config.model), task.head, task.num_labels(data), labels=data.labels)
+        header("a sweep's data preparation with and without the feature cache", model=args.model, task=config.task,
                train_examples=len(data.train), languages=len(data.eval),
                eval_examples=sum(len(d) for d in data.eval.values()), repeats=args.repeats)
         cache_root = Path(tmp) / "cache"

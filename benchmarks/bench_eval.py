@@ -17,7 +17,6 @@ repetitions after one warm-up of each; the accuracies of both are printed to sho
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -25,18 +24,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xlingual_probe  # noqa: F401  (before torch: the package's CPU thread settings)
-from benchmarks._common import XLMR_BASE, header, median, ratio_line, resolve_model, task_for, timed
+from benchmarks._common import header, median, parser, ratio_line, run_config, timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="me5-small", help=f"me5-small, synthetic[:preset], {XLMR_BASE} or a path")
-    parser.add_argument("--eval-size", type=int, help="examples per language (default: all)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], help="default: bf16 on CUDA, fp32 on CPU")
-    parser.add_argument("--quick", action="store_true", help="a check at a tiny size, not a measurement")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--eval-size", type=int, help="examples per language (default: all)")
+    options.add_argument("--batch-size", type=int, default=64)
+    options.add_argument("--precision", choices=["fp32", "bf16"], help="default: bf16 on CUDA, fp32 on CPU")
+    args = options.parse_args()
     if args.quick:
         args.eval_size, args.repeats = 32, 2
 
@@ -45,21 +41,18 @@ def main() -> None:
     from accelerate import Accelerator
     from transformers import Trainer, TrainingArguments
 
-    from xlingual_probe.training import TrainConfig
     from xlingual_probe.training.evaluation import evaluate, prepare_eval_sets
     from xlingual_probe.training.loop import load_starting_model, load_task_data
 
     precision = args.precision or ("bf16" if torch.cuda.is_available() else "fp32")
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = resolve_model(args.model, Path(tmp))
-        task_name, data_dir = task_for(args.model)
-        config = TrainConfig(model=model_path, task=task_name, out=tmp, data_dir=data_dir, train_size=8,
-                             eval_size=args.eval_size, max_length=128, precision=precision, seed=1)
+        config = run_config(args.model, Path(tmp), train_size=8, eval_size=args.eval_size, max_length=128,
+                            precision=precision)
         task, data = load_task_data(config)
         model, tokenizer, _ = load_starting_model(config, task.head, task.num_labels(data), labels=data.labels)
         eval_sets = prepare_eval_sets(task, data.eval, tokenizer, 128)
         header("one evaluation of every language: xprobe vs Trainer.evaluate per language", model=args.model,
-               task=task_name, languages=len(eval_sets), examples=sum(len(s.order) for s in eval_sets),
+               task=config.task, languages=len(eval_sets), examples=sum(len(s.order) for s in eval_sets),
                batch=args.batch_size, precision=precision, repeats=args.repeats)
         accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
         model = accelerator.prepare(model)

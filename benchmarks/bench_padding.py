@@ -16,7 +16,6 @@ repetitions after a warm-up), and the share of padding positions each way.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -24,38 +23,31 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xlingual_probe  # noqa: F401  (before torch: the package's CPU thread settings)
-from benchmarks._common import XLMR_BASE, header, median, ratio_line, resolve_model, task_for, timed
+from benchmarks._common import header, median, parser, ratio_line, run_config, timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="me5-small", help=f"me5-small, synthetic[:preset], {XLMR_BASE} or a path")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=8, help="batches per timed pass")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="a check at a tiny size, not a measurement")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--batch-size", type=int, default=32)
+    options.add_argument("--batches", type=int, default=8, help="batches per timed pass")
+    args = options.parse_args()
     if args.quick:
         args.batches, args.repeats, args.batch_size = 2, 2, 8
 
     import torch
 
-    from xlingual_probe.training import TrainConfig
     from xlingual_probe.training.batches import EpochBatches
     from xlingual_probe.training.evaluation import prepare_eval_sets
     from xlingual_probe.training.loop import load_starting_model, load_task_data
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = resolve_model(args.model, Path(tmp))
-        task_name, data_dir = task_for(args.model)
         n = args.batch_size * args.batches
-        config = TrainConfig(model=model_path, task=task_name, out=tmp, data_dir=data_dir, train_size=n,
-                             eval_size=n, max_length=128, seed=1)
+        config = run_config(args.model, Path(tmp), train_size=n, eval_size=n, max_length=128)
         task, data = load_task_data(config)
         model, tokenizer, _ = load_starting_model(config, task.head, task.num_labels(data), labels=data.labels)
         train_features = task.encode(data.train, tokenizer, train=True, max_length=128)
         eval_set = prepare_eval_sets(task, {config.source_lang: data.eval[config.source_lang]}, tokenizer, 128)[0]
-        header("dynamic length-grouped padding vs fixed 128-token padding", model=args.model, task=task_name,
+        header("dynamic length-grouped padding vs fixed 128-token padding", model=args.model, task=config.task,
                batch=args.batch_size, batches=args.batches, precision="fp32", repeats=args.repeats)
         columns = ["input_ids", "attention_mask", "token_type_ids", "labels"]
 

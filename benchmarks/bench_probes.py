@@ -19,7 +19,6 @@ bf16``; the working model holds weights, gradients and two AdamW moments: four t
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xlingual_probe  # noqa: F401  (before torch: the package's CPU thread settings)
-from benchmarks._common import XLMR_BASE, header, median, resolve_model, task_for, timed
+from benchmarks._common import header, median, parser, run_config, timed
 
 INTERVALS = (25, 50, 100, 200, 500, 1000)
 
@@ -40,15 +39,12 @@ def smallest_interval(cost: float, step: float, limit: float = 0.05) -> int | No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="me5-small", help=f"me5-small, synthetic[:preset], {XLMR_BASE} or a path")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=24, help="training updates (CKA probe every --cka-every)")
-    parser.add_argument("--cka-every", type=int, default=4)
-    parser.add_argument("--eval-sizes", default="100,250,500,all", help="examples per language")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="a check at a tiny size, not a measurement")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--batch-size", type=int, default=16)
+    options.add_argument("--steps", type=int, default=24, help="training updates (CKA probe every --cka-every)")
+    options.add_argument("--cka-every", type=int, default=4)
+    options.add_argument("--eval-sizes", default="100,250,500,all", help="examples per language")
+    args = options.parse_args()
     if args.quick:
         args.steps, args.cka_every, args.eval_sizes, args.repeats, args.batch_size = 8, 2, "16,32", 2, 8
 
@@ -56,21 +52,19 @@ def main() -> None:
     from accelerate import Accelerator
 
     from xlingual_probe.probes.cka_probe import CKAProbe, CKAProbeConfig
-    from xlingual_probe.training import Callback, TrainConfig, train
+    from xlingual_probe.training import Callback, train
     from xlingual_probe.training.evaluation import evaluate, prepare_eval_sets
     from xlingual_probe.training.loop import load_starting_model, load_task_data
     from xlingual_probe.utils.io import read_jsonl
 
     precision = "bf16" if torch.cuda.is_available() else "fp32"
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = resolve_model(args.model, Path(tmp))
-        task_name, data_dir = task_for(args.model)
+        config = run_config(args.model, Path(tmp), train_size=2000, eval_size=8, max_steps=args.steps,
+                            batch_size=args.batch_size, lr=5e-5, eval_every=args.steps, save_every=0,
+                            save_best=False, precision=precision).replace(out=f"{tmp}/run")
         header("probe overhead: gap evaluation and CKA as a share of training time", model=args.model,
-               task=task_name, batch=args.batch_size, precision=precision, steps=args.steps,
+               task=config.task, batch=args.batch_size, precision=precision, steps=args.steps,
                cka_every=args.cka_every, repeats=args.repeats)
-        config = TrainConfig(model=model_path, task=task_name, out=f"{tmp}/run", data_dir=data_dir, train_size=2000,
-                             eval_size=8, max_steps=args.steps, batch_size=args.batch_size, lr=5e-5,
-                             eval_every=args.steps, save_every=0, save_best=False, precision=precision, seed=1)
         ends: list[float] = []
 
         class Tick(Callback):

@@ -21,7 +21,6 @@ parameters x tokens + attention, over ``--peak-tflops``).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xlingual_probe  # noqa: F401  (before torch: the package's CPU thread settings)
-from benchmarks._common import XLMR_BASE, header, median, ratio_line, resolve_model, task_for
+from benchmarks._common import header, median, parser, ratio_line, run_config
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
 
@@ -112,11 +111,12 @@ def slowfast_config(config):
 def batch_tokens(config, warmup: int) -> tuple[float, float, float]:
     """Mean real tokens, padded tokens and padded length of the timed updates' batches."""
     from xlingual_probe.models import load_model
+    from xlingual_probe.models.units import resolve_model_name
     from xlingual_probe.training.batches import EpochBatches
     from xlingual_probe.training.loop import load_task_data
 
     task, data = load_task_data(config)
-    _, tokenizer = load_model(config.model, task.head, task.num_labels(data), labels=data.labels)
+    _, tokenizer = load_model(resolve_model_name(config.model), task.head, task.num_labels(data), labels=data.labels)
     lengths = [len(ids) for ids in task.encode(data.train, tokenizer, train=True,
                                                 max_length=config.max_length)["input_ids"]]
     batches = EpochBatches(len(lengths), config.batch_size, config.seed)
@@ -129,7 +129,9 @@ def model_flops_per_step(model_path: str, tokens: float, seq_len: float) -> floa
     (the attention score and context products, forward and backward)."""
     from transformers import AutoConfig, AutoModel
 
-    config = AutoConfig.from_pretrained(model_path)
+    from xlingual_probe.models.units import resolve_model_name
+
+    config = AutoConfig.from_pretrained(resolve_model_name(model_path))
     model = AutoModel.from_config(config)
     embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
     dense = sum(p.numel() for p in model.parameters()) - embedding
@@ -137,36 +139,31 @@ def model_flops_per_step(model_path: str, tokens: float, seq_len: float) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="me5-small", help=f"me5-small, synthetic[:preset], {XLMR_BASE} or a path")
-    parser.add_argument("--steps", type=int, default=10, help="timed updates per repetition")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--train-size", type=int, default=2000)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], help="default: bf16 on CUDA, fp32 on CPU")
-    parser.add_argument("--peak-tflops", type=float, help="the device's bf16 dense peak (for MFU)")
-    parser.add_argument("--quick", action="store_true", help="a check at a tiny size, not a measurement")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--steps", type=int, default=10, help="timed updates per repetition")
+    options.add_argument("--warmup", type=int, default=2)
+    options.add_argument("--batch-size", type=int, default=16)
+    options.add_argument("--train-size", type=int, default=2000)
+    options.add_argument("--max-length", type=int, default=128)
+    options.add_argument("--precision", choices=["fp32", "bf16"], help="default: bf16 on CUDA, fp32 on CPU")
+    options.add_argument("--peak-tflops", type=float, help="the device's bf16 dense peak (for MFU)")
+    args = options.parse_args()
     if args.quick:
         args.steps, args.warmup, args.repeats, args.batch_size, args.train_size = 3, 1, 2, 8, 64
     import torch
 
-    from xlingual_probe.training import TrainConfig
-
     precision = args.precision or ("bf16" if torch.cuda.is_available() else "fp32")
     with tempfile.TemporaryDirectory() as tmp:
-        model = resolve_model(args.model, Path(tmp))
-        task, data_dir = task_for(args.model)
-        header("step time: xprobe train direct / slowfast vs the HF Trainer", model=args.model, task=task,
+        total = args.warmup + 1 + args.steps
+        base = run_config(args.model, Path(tmp), train_size=args.train_size, eval_size=8, max_length=args.max_length,
+                          max_steps=total, batch_size=args.batch_size, lr=5e-5, eval_every=total, save_every=0,
+                          save_best=False, precision=precision)
+        if base.task == "xnli":
+            base = base.replace(langs=["en"])  # one language: the evaluation at the end is not timed anyway
+        model = base.model
+        header("step time: xprobe train direct / slowfast vs the HF Trainer", model=args.model, task=base.task,
                batch=args.batch_size, max_length=args.max_length, precision=precision, steps=args.steps,
                warmup=args.warmup, repeats=args.repeats, train_size=args.train_size)
-        total = args.warmup + 1 + args.steps
-        base = TrainConfig(model=model, task=task, out="", data_dir=data_dir, train_size=args.train_size, eval_size=8,
-                           langs=None if data_dir is None else ["en"], max_length=args.max_length, max_steps=total,
-                           batch_size=args.batch_size, lr=5e-5, eval_every=total, save_every=0, save_best=False,
-                           precision=precision, seed=1)
         times: dict[str, list[float]] = {"direct": [], "trainer": [], "slowfast": []}
         for rep in range(args.repeats):
             for name, run in (("direct", ours), ("trainer", trainer), ("slowfast", ours)):

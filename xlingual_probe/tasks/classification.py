@@ -19,15 +19,8 @@ import datasets
 import numpy as np
 from transformers import DataCollatorWithPadding
 
-from xlingual_probe.tasks._base import (
-    TASKS,
-    DataOptions,
-    Task,
-    TaskData,
-    finish_task_data,
-    resolve_languages,
-    tokenize_examples,
-)
+from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.utils.errors import UserError
 
 

@@ -32,15 +32,8 @@ from typing import Any, ClassVar
 import datasets
 from transformers import DataCollatorForTokenClassification
 
-from xlingual_probe.tasks._base import (
-    TASKS,
-    DataOptions,
-    Task,
-    TaskData,
-    finish_task_data,
-    resolve_languages,
-    tokenize_examples,
-)
+from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.utils.errors import UserError
 
 IGNORE_INDEX = -100  # label of positions the loss and the metric skip (PyTorch's CrossEntropyLoss default)

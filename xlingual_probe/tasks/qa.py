@@ -35,7 +35,8 @@ from typing import Any, ClassVar
 import datasets
 import numpy as np
 
-from xlingual_probe.tasks._base import Task, tokenize_examples
+from xlingual_probe.tasks._base import Task
+from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.tasks.qa_metrics import qa_scores
 from xlingual_probe.utils.errors import UserError
 
