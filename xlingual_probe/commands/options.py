@@ -65,7 +65,7 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
             flag="--save-best/--no-save-best"),
     _option("seed", Optional[list[int]], "Training seed; repeat for one run per seed [42].", _OPTS),
     _option("data_seed", Optional[int], "Seed of the data subsampling [0].", _OPTS),
-    _option("precision", Optional[str], "fp32 or bf16 [fp32].", _OPTS),
+    _option("precision", Optional[str], "auto (the default: bf16 on a CUDA GPU, fp32 elsewhere), fp32 or bf16.", _OPTS),
     _option("tf32", Optional[bool], "TF32 matrix products on CUDA (faster; changes the numbers).", _OPTS,
             flag="--tf32/--no-tf32"),
     _option("num_processes", Optional[int], "Processes per run (GPUs, or CPU processes); --batch-size stays "

@@ -196,7 +196,7 @@ def _train(config: TrainConfig, *, callbacks: Sequence[Callback], policy: LRPoli
     invocation_start = time.perf_counter()
     files = RunFiles(config.out)
     trackers = check_trackers(config.report_to)
-    accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no",
+    accelerator = Accelerator(mixed_precision="bf16" if machine["precision"] == "bf16" else "no",
                               log_with=trackers or None, project_dir=str(files.root / "trackers") if trackers else None)
     if config.num_processes > 1 and accelerator.num_processes != config.num_processes:
         raise UserError(f"--num-processes {config.num_processes} but launched on {accelerator.num_processes} "

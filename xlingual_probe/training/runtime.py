@@ -11,7 +11,8 @@ at once) removes the spinning; importing :mod:`xlingual_probe` before torch sets
 it (``benchmarks/bench_sharing.py`` measures both settings alone and shared). A run records its
 thread count and wait policy in ``config.json`` (``device``).
 
-TF32 (``TrainConfig.tf32``) lets float32 matrix products on Ampere-or-later GPUs run on tensor cores
+Precision ``auto`` (the default) is bf16 mixed precision on a CUDA GPU that supports it and fp32
+elsewhere. TF32 (``TrainConfig.tf32``) lets float32 matrix products on Ampere-or-later GPUs run on tensor cores
 with a 10-bit mantissa: faster, and different numbers, hence a config field rather than a default.
 It is switched on for the run only and restored afterwards (torch keeps it as process-wide state).
 """
@@ -25,7 +26,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["cpu_settings", "machine_settings", "tf32_matmuls"]
+__all__ = ["cpu_settings", "machine_settings", "resolve_precision", "tf32_matmuls"]
+
+
+def resolve_precision(precision: str) -> str:
+    """``fp32`` or ``bf16``: ``auto`` is bf16 on a CUDA GPU with bf16 support, fp32 elsewhere."""
+    if precision != "auto":
+        return precision
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
 
 
 def cpu_settings() -> dict[str, Any]:
@@ -59,5 +67,6 @@ def tf32_matmuls(enabled: bool) -> Iterator[None]:
 def machine_settings(config: Any) -> Iterator[dict[str, Any]]:
     """The run's machine settings inside the block; yields what to record in ``config.json``'s ``device``."""
     with tf32_matmuls(config.tf32):
-        yield {"tf32": bool(config.tf32 and torch.cuda.is_available()), **cpu_settings()}
+        yield {"precision": resolve_precision(config.precision), "tf32": bool(config.tf32 and torch.cuda.is_available()),
+               **cpu_settings()}
 
