@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
@@ -49,6 +50,25 @@ def _worker(rank: int, fn: Callable[..., Any], args: tuple, kwargs: dict[str, An
         raise SystemExit(1) from None
 
 
+def _device_environment(num_processes: int) -> dict[str, str]:
+    """One GPU per process, or CPU processes (gloo over the loopback interface) without GPUs.
+
+    Raises:
+        UserError: fewer GPUs than processes.
+    """
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus:
+        if gpus < num_processes:
+            raise UserError(f"--num-processes {num_processes}: only {gpus} GPU(s) here (one process per GPU)")
+        return {}
+    env = {"ACCELERATE_USE_CPU": "true"}
+    if sys.platform.startswith("linux") and not os.environ.get("GLOO_SOCKET_IFNAME"):
+        env["GLOO_SOCKET_IFNAME"] = "lo"  # gloo's hostname-based choice of interface is unreliable
+    return env
+
+
 @contextlib.contextmanager
 def _launch_environment(num_processes: int) -> Iterator[None]:
     """The variables a launcher sets, for the workers to inherit; each worker gets its share of the
@@ -56,7 +76,8 @@ def _launch_environment(num_processes: int) -> Iterator[None]:
     with all cores each would oversubscribe the CPU)."""
     env = {"WORLD_SIZE": str(num_processes), "LOCAL_WORLD_SIZE": str(num_processes), "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": str(_free_port()),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // num_processes))}
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // num_processes)),
+           **_device_environment(num_processes)}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
