@@ -57,9 +57,17 @@ def _sha256(text: str | bytes) -> str:
 
 
 def _folder_files(folder: Path) -> list[list[Any]]:
-    # sorted so that the listing (and the key) does not depend on the file system's order
-    return [[str(p.relative_to(folder)), (stat := p.stat()).st_size, stat.st_mtime_ns]
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    """(relative path, size, mtime) of every file below ``folder``, sorted; hidden files and folders
+    (.git, editors' files) are no data and are not walked."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if not name.startswith("."):
+                path = Path(root, name)
+                stat = path.stat()
+                found.append([str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns])
+    return sorted(found)
 
 
 def data_identity(task: Task, opts: DataOptions) -> dict[str, Any]:
