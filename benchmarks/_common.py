@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# the tables are the output: no progress bars from datasets (read when datasets is first imported)
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
 ME5_SMALL = Path(os.environ.get("XPROBE_MODELS", Path.home() / ".cache/xprobe-models")) / "multilingual-e5-small"
 DATA_DIR = Path(os.environ.get("XPROBE_DATA_DIR", Path(__file__).resolve().parents[1] / "../shared/data"))
 XLMR_BASE = "xlmr-base-random"  # an XLM-R-base-shaped model with random weights (GPU runs; no hub needed)

@@ -39,7 +39,7 @@ def main() -> None:
     import numpy as np
     import torch
     from accelerate import Accelerator
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
     from xlingual_probe.training.evaluation import evaluate, prepare_eval_sets
     from xlingual_probe.training.loop import load_starting_model, load_task_data
@@ -65,6 +65,7 @@ def main() -> None:
                           args=TrainingArguments(output_dir=f"{tmp}/trainer", per_device_eval_batch_size=args.batch_size,
                                                  bf16=precision == "bf16", use_cpu=not torch.cuda.is_available(),
                                                  report_to=[], disable_tqdm=True))
+        trainer.remove_callback(PrinterCallback)  # it prints every evaluation's log
         results: dict[str, dict[str, float]] = {}
 
         def run_ours() -> None:

@@ -102,8 +102,8 @@ def main() -> None:
               + f"; smallest E at <= 5%: {smallest_interval(cka, step_time)}")
         working = accelerator.unwrap_model(model)
         weights = sum(p.numel() for p in working.parameters()) + sum(b.numel() for b in working.buffers())
-        print(f"CKA frozen copy: {weights * 4 / 2**20:,.0f} MiB in fp32, {weights * 2 / 2**20:,.0f} MiB with "
-              f"--cka-dtype bf16 (the working model with AdamW holds about {weights * 16 / 2**20:,.0f} MiB)")
+        print(f"CKA frozen copy: {weights * 4 / 2**20:,.1f} MiB in fp32, {weights * 2 / 2**20:,.1f} MiB with "
+              f"--cka-dtype bf16 (the working model with AdamW holds about {weights * 16 / 2**20:,.1f} MiB)")
         print("alignment probe: measured with benchmarks of #16 (not part of this script)")
 
 

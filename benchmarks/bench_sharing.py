@@ -93,7 +93,7 @@ def main() -> None:
         print(json.dumps(step_loop(args.steps, args.warmup)))
         return
     if args.quick:
-        args.steps, args.warmup, args.repeats = 10, 3, 2
+        args.steps, args.warmup, args.repeats = 8, 2, 1
 
     from benchmarks._common import header
 

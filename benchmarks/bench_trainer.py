@@ -65,7 +65,7 @@ def ours(config, clock: StepClock) -> None:
 def trainer(config, clock: StepClock) -> None:
     import torch
     from torch.utils.data import SequentialSampler
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
     from xlingual_probe.training.batches import EpochBatches
     from xlingual_probe.training.loop import load_starting_model, load_task_data
@@ -95,8 +95,10 @@ def trainer(config, clock: StepClock) -> None:
         max_grad_norm=config.max_grad_norm, optim="adamw_torch_fused" if fused else "adamw_torch",
         bf16=config.precision == "bf16", use_cpu=not torch.cuda.is_available(), report_to=[],
         save_strategy="no", eval_strategy="no", disable_tqdm=True, seed=config.seed, dataloader_drop_last=False)
-    OurOrder(model=model, args=args, train_dataset=ordered, data_collator=task.collator(tokenizer),
-             callbacks=[Tick()]).train()
+    hf = OurOrder(model=model, args=args, train_dataset=ordered, data_collator=task.collator(tokenizer),
+                  callbacks=[Tick()])
+    hf.remove_callback(PrinterCallback)  # it prints the run's log
+    hf.train()
 
 
 def slowfast_config(config):
