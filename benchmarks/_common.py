@@ -16,8 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# the tables are the output: no progress bars from datasets (read when datasets is first imported)
+# the tables are the output: no progress bars (datasets, and transformers' weight loading) and no
+# per-load reports of the new classifier head (each variable is read when its library is first imported)
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 ME5_SMALL = Path(os.environ.get("XPROBE_MODELS", Path.home() / ".cache/xprobe-models")) / "multilingual-e5-small"
 DATA_DIR = Path(os.environ.get("XPROBE_DATA_DIR", Path(__file__).resolve().parents[1] / "../shared/data"))

@@ -57,8 +57,8 @@ def main() -> None:
             for indices in index_lists:
                 rows = features.select_columns(present)[indices]
                 items = [{c: rows[c][i] for c in present} for i in range(len(indices))]
-                out.append(dict(tokenizer.pad(items, padding="max_length" if fixed else True, max_length=128,
-                                              return_tensors="pt")))
+                padding = {"padding": "max_length", "max_length": 128} if fixed else {"padding": True}
+                out.append(dict(tokenizer.pad(items, return_tensors="pt", **padding)))
             return out
 
         random_batches = [EpochBatches(len(train_features), args.batch_size, 1)(s) for s in range(1, args.batches + 1)]
