@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
@@ -26,8 +27,9 @@ def vocabulary() -> list[str]:
     return SPECIALS + sorted({word(w, lang) for w in words for lang in LANGS} | {"##s", "##en", "##e"})
 
 
-def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32) -> Path:
-    """A random tiny BERT and a WordPiece tokenizer over :func:`vocabulary`, saved as a HF checkpoint."""
+def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
+    """A random tiny BERT (weights drawn with ``seed``) and a WordPiece tokenizer over :func:`vocabulary`,
+    saved as a HF checkpoint."""
     vocab = {tok: i for i, tok in enumerate(vocabulary())}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.Lowercase()
@@ -39,7 +41,11 @@ def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32) -> Path
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=num_layers, num_attention_heads=2,
                         intermediate_size=hidden * 2, max_position_embeddings=512, pad_token_id=0)
-    BertForMaskedLM(config).save_pretrained(folder)
+    # seeded: unseeded, the weights depended on how much of torch's global RNG the tests before the
+    # fixture had used, so a test's outcome depended on which tests ran first
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        BertForMaskedLM(config).save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
 

@@ -11,16 +11,16 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        ``examples`` the sha256 of the train and per-language eval examples used),
                        ``recipe`` (name, source, values, overridden; ``null`` without a recipe),
                        ``versions`` (python and package versions), ``git`` (commit, dirty),
-                       ``device`` (type, number of processes), ``data`` (metric, languages,
-                       train_examples, train_features, max_length, eval_examples per language,
+                       ``device`` (type, number of processes, CPU threads, TF32), ``data`` (metric,
+                       languages, train_examples, train_features, max_length, eval_examples per language,
                        train_sources (the training files or hub datasets), in_domain (evaluation
                        languages that are in-domain, not zero-shot: the source language when the
                        training data come from the task's own dataset, e.g. TyDiQA-en after
                        TyDiQA-en training)),
                        ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
-                       frozen_parameters, model_family, num_layers), ``command`` (``argv`` and ``cwd``
-                       of the command that made the run: the outermost ``xprobe`` command line, or the
-                       Python process's ``sys.argv``); ``data.eval_truncated``
+                       frozen_parameters, model_family, num_layers, optimizer, attention), ``command``
+                       (``argv`` and ``cwd`` of the command that made the run: the outermost ``xprobe``
+                       command line, or the Python process's ``sys.argv``); ``data.eval_truncated``
                        {lang: examples whose evaluation input was cut to max_length (the pair of a
                        sentence task, the question of a QA task; never a tagging sentence, which is
                        split at word boundaries)}; extra keys when present:
@@ -57,6 +57,7 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        ``trainer_state.json`` with the sha256 of every other file); with
                        ``checkpoints/previous/`` (the one before) present while a run can be resumed.
     checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
+    trackers/          (``--report-to tensorboard``) TensorBoard event files mirroring the logs above.
     cka.jsonl          (CKA probe) one object per layer and probe step: ``step``, ``layer`` (0 = bottom
                        layer's output), ``cka`` (null when undefined), ``pooling``, ``debiased``,
                        ``n`` (rows compared), ``cka_seconds`` (the probe's time at that step),
@@ -82,7 +83,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -106,7 +107,8 @@ SCHEMA_VERSION = 1
 # the key existed count as version 1). 2: NoisyTune perturbs every loaded parameter (a loaded pooler,
 # XL's final LayerNorm) and nothing the checkpoint lacked; CKA with mean pooling is debiased by default.
 # 3: PAN-X long sentences split at word boundaries; QA windows doc_stride apart (XTREME).
-NUMERICS_VERSION = 3
+# 4: fused (or foreach) AdamW instead of the single-tensor loop; warm-up ceil(ratio × steps) as the Trainer.
+NUMERICS_VERSION = 4
 SWEEP_SCHEMA_VERSION = 1
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
 METRICS = ("overall", "source", "target_mean", "gap")
@@ -253,13 +255,17 @@ class RunWriter:
     Args:
         root: the run directory.
         enabled: ``False`` on the non-main processes of a multi-process run (nothing is written).
+        observers: called as ``observer(log, record)`` after each record is appended (e.g. the
+            experiment trackers' mirror, :class:`~xlingual_probe.training.trackers.TrackerMirror`).
     """
 
     LOGS = ("steps", "metrics", "cka")
 
-    def __init__(self, root: str | Path, enabled: bool = True):
+    def __init__(self, root: str | Path, enabled: bool = True,
+                 observers: Sequence[Callable[[str, dict[str, Any]], None]] = ()):
         self.files = RunFiles(root)
         self.enabled = enabled
+        self.observers = list(observers)
         self.lease: DirectoryLease | None = None
 
     def acquire(self, reentrant: bool = False) -> None:
@@ -324,6 +330,8 @@ class RunWriter:
         if self.enabled:
             self.files.root.mkdir(parents=True, exist_ok=True)
             append_jsonl(getattr(self.files, log), record)
+            for observe in self.observers:
+                observe(log, record)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         """``summary.json``, written last: its presence means the run is complete; ``status`` defaults

@@ -149,3 +149,17 @@ def test_nan_hidden_states_of_a_diverging_model_give_null_cka_with_a_reason(tiny
     assert 0 < records[0]["cka"] <= 1 and "cka_undefined" not in records[0]
     assert records[1]["cka"] is None and "NaN or inf" in records[1]["cka_undefined"]
     assert summary["status"] == "diverged" and summary["diverged_at"] == 4
+def test_the_frozen_copy_runs_once_per_probe_step(tiny_model, tiny_data, tmp_path):
+    """One forward pass of the frozen copy gives every layer's hidden states for a probe step."""
+    from xlingual_probe.training import Callback
+
+    probe = CKAProbe(CKAProbeConfig(every=4))
+    calls = []
+
+    class CountFrozenForwards(Callback):
+        def on_train_begin(self, ctx, start_step):
+            probe.reference.register_forward_hook(lambda module, args, output: calls.append(1))
+
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "run"), callbacks=[probe, CountFrozenForwards()],
+          show_progress=False)
+    assert len(calls) == probe.probes == 3

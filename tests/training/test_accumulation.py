@@ -4,11 +4,10 @@ import json
 import shutil
 
 import pytest
-import torch
 
 from tests.tiny import ner_sentences, tiny_config
 from xlingual_probe.training import TrainConfig, train
-from xlingual_probe.training.accumulation import loss_terms, micro_batch_indices
+from xlingual_probe.training.batches import micro_batch_indices
 from xlingual_probe.utils import UserError, read_jsonl
 
 
@@ -27,13 +26,6 @@ def test_micro_batches_cover_the_batch_in_order():
     assert micro_batch_indices(list(range(16)), 4) == [list(range(i, i + 4)) for i in (0, 4, 8, 12)]
     assert micro_batch_indices([5, 6, 7], 4) == [[5], [6], [7]]  # the short last batch of an epoch
     assert micro_batch_indices([1, 2], 1) == [[1, 2]]
-
-
-def test_loss_terms_count_labelled_tokens_or_examples():
-    tokens = {"input_ids": torch.zeros(2, 4), "labels": torch.tensor([[-100, 1, 2, -100], [-100, 0, -100, -100]])}
-    assert loss_terms(tokens) == 3
-    assert loss_terms({"input_ids": torch.zeros(3, 4), "labels": torch.tensor([0, 1, 2])}) == 3
-    assert loss_terms({"input_ids": torch.zeros(5, 4), "start_positions": torch.zeros(5)}) == 5
 
 
 @pytest.fixture(scope="module")

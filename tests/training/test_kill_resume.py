@@ -34,8 +34,11 @@ KINDS = {
 
 
 def config_of(kind: str, tiny_model, tiny_data, out: Path) -> TrainConfig:
+    # the command line fills every field from the task's recipe: a run it resumes must carry the same
+    # resolved values (its run identity), so the direct runs name the recipe and its max_length
+    cli = {"recipe": "xtreme", "max_length": 128} if kind == "direct" else {}
     return tiny_config(tiny_model, tiny_data, out, max_steps=STEPS, eval_every=EVAL_EVERY, save_every=SAVE_EVERY,
-                       **KINDS[kind])
+                       **KINDS[kind], **cli)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +87,8 @@ def resume_from_the_command_line(config: TrainConfig) -> None:
     flags = ["--model", config.model, "--task", config.task, "--data-dir", config.data_dir, "--max-steps",
              str(config.max_steps), "--batch-size", str(config.batch_size), "--lr", str(config.lr), "--eval-every",
              str(config.eval_every), "--warmup-ratio", str(config.warmup_ratio), "--seed", str(config.seed),
-             "--eval-batch-size", str(config.eval_batch_size), "--no-save-best", "--save-every",
+             "--eval-batch-size", str(config.eval_batch_size), "--epochs", str(config.epochs), "--max-length",
+             str(config.max_length), "--select-by", config.select_by, "--no-save-best", "--save-every",
              str(config.save_every), "--out", config.out, "--resume", "--quiet"]
     argv = sys.argv
     sys.argv = ["xprobe", "train", "direct", *flags]

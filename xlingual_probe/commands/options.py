@@ -72,7 +72,13 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
             flag="--save-best/--no-save-best"),
     _option("seed", Optional[list[int]], "Training seed; repeat for one run per seed [42].", _OPTS),
     _option("data_seed", Optional[int], "Seed of the data subsampling [0].", _OPTS),
-    _option("precision", Optional[str], "fp32 or bf16 [fp32].", _OPTS),
+    _option("precision", Optional[str], "auto (the default: bf16 on a CUDA GPU, fp32 elsewhere), fp32 or bf16.", _OPTS),
+    _option("tf32", Optional[bool], "TF32 matrix products on CUDA (faster; changes the numbers).", _OPTS,
+            flag="--tf32/--no-tf32"),
+    _option("num_processes", Optional[int], "Processes per run (GPUs, or CPU processes); --batch-size stays "
+            "the global batch [1].", _OPTS),
+    _option("report_to", Optional[str], "Experiment trackers, comma-separated: tensorboard, wandb, mlflow (default: none).",
+            _OPTS),
     _option("freeze_embeddings", Optional[bool], "Freeze the embeddings (fast on CPU for big vocabularies).", _OPTS,
             flag="--freeze-embeddings/--no-freeze-embeddings"),
     _option("trust_remote_code", Optional[bool], "Allow model code from the hub.", _OPTS,
@@ -82,7 +88,7 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
     _option("skip_nonfinite", Optional[int], "Skip up to N updates with a NaN/inf loss before stopping the run as "
             "diverged [0].", _OPTS),
 ]
-_LIST_OPTIONS = {"langs", "text_columns"}
+_LIST_OPTIONS = {"langs", "text_columns", "report_to"}
 
 # the slow-and-fast hyper-parameters (None = SPEC's default), then how the weight sets are chosen
 POLICY_HYPER = ("c1", "c2", "r", "window", "threshold", "phase_mode")

@@ -12,7 +12,8 @@ Method:
     of the model as it is then (the "pre-trained model"), optionally on another device or in
     bfloat16 to save memory. Every ``every`` updates (default: the run's ``eval_every``; first at
     update ``every``, never at 0, where CKA would be 1 by construction) it runs both models on the
-    batch the update just used, in eval mode and without gradients, and computes per-layer linear
+    batch the update just used, in eval mode under ``torch.inference_mode``, each once per probe step
+    (every layer's hidden states come from that one forward pass), and computes per-layer linear
     CKA (:func:`~xlingual_probe.probes.cka.layerwise_cka`) between hidden state ℓ+1 of both models
     (the output of transformer layer ℓ; the embedding output is left out), over the tokens under
     the attention mask or over mean-pooled sentences. One record per layer goes to ``cka.jsonl``::
@@ -197,7 +198,7 @@ class CKAProbe(Callback):
         self.reference = reference.to(device=self.device, dtype=_DTYPES[self.config.dtype]).eval()
         self.setup_seconds = time.perf_counter() - start
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def on_step_end(self, ctx: LoopContext, step: int, loss: float, batch: dict[str, torch.Tensor]) -> None:
         if self.reference is None or step % self.every:
             return

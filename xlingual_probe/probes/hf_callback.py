@@ -333,7 +333,7 @@ class GapCallback(TrainerCallback):
         tokenizer = kwargs.get("processing_class")
         return DataCollatorWithPadding(tokenizer) if tokenizer is not None else default_data_collator
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _predict(self, model: torch.nn.Module, dataset: Any, collate, batch_size: int) -> EvalPrediction:
         device = next(model.parameters()).device
         accepted = set(inspect.signature(model.forward).parameters)

@@ -20,6 +20,7 @@ import numpy as np
 from transformers import DataCollatorWithPadding
 
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.tasks._sources import data_role, note_file
 from xlingual_probe.utils.errors import UserError, not_utf8
 
@@ -59,8 +60,7 @@ class SentenceClassificationTask(Task):
                 enc["truncated"] = truncated_flags(tokenizer, enc, batch["text"], pair, max_length)
             return enc
 
-        return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize)
 
     def collator(self, tokenizer):
         return DataCollatorWithPadding(tokenizer, return_tensors="pt")

@@ -43,6 +43,7 @@ import datasets
 from transformers import DataCollatorForTokenClassification
 
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.tasks._sources import data_role, note_file, note_hub
 from xlingual_probe.utils.errors import UserError, not_utf8
 
@@ -205,8 +206,7 @@ class TokenClassificationTask(Task):
                 enc["truncated"] = [len(tags) - len(kept) for (*_, tags), (_, kept) in zip(chunks, aligned)]
             return enc
 
-        return examples.map(tokenize, batched=True, with_indices=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize, with_indices=True)
 
     def model_columns(self, train: bool) -> list[str]:
         """Model inputs and ``labels``; ``example_id`` / ``word_index`` stay with the features for scoring."""

@@ -41,6 +41,7 @@ import datasets
 import numpy as np
 
 from xlingual_probe.tasks._base import Task
+from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.tasks.qa_metrics import qa_scores
 from xlingual_probe.utils.errors import UserError
 
@@ -227,8 +228,7 @@ class QATask(Task):
                     out["truncated"].append(int(cut[sample]))
             return out
 
-        return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize)
 
     def _cut_questions(self, questions: list[str], tokenizer) -> tuple[list[str], list[int], list[bool]]:
         """Strip leading spaces (they break some tokenizers' truncation) and cut long questions.

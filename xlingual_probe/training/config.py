@@ -53,7 +53,16 @@ class TrainConfig:
         save_best: keep the weights of the best evaluation in ``checkpoints/best`` (safetensors).
         seed: training seed (head initialisation, dropout, data order).
         data_seed: seed of the data subsampling (shared by all training seeds).
-        precision: ``fp32`` or ``bf16`` (mixed precision through Accelerate).
+        precision: ``auto``, ``fp32`` or ``bf16`` (mixed precision through Accelerate). ``auto`` is
+            bf16 on a CUDA GPU that supports it (the fast choice there) and fp32 elsewhere (bf16
+            autocast is usually slower than fp32 on CPUs); ``config.json`` records the one used.
+        tf32: let float32 matrix products on CUDA use TF32 tensor cores (faster on Ampere and later;
+            it changes the numbers, so it is part of the run's configuration; no effect on CPU).
+        num_processes: run on this many local processes (one per GPU, or CPU processes with gloo),
+            spawned by the run itself; ``batch_size`` stays the global batch. Under
+            ``accelerate launch`` leave it at 1 (or give the launcher's count).
+        report_to: experiment trackers that mirror the run directory's records: ``tensorboard``,
+            ``wandb``, ``mlflow`` (optional extras); empty or ``["none"]`` = none.
         freeze_embeddings: keep the embedding parameters fixed (a large saving for big vocabularies).
         freeze: units frozen during fine-tuning (unit syntax: see ``models.parse_unit``).
         reinit: units re-initialised with the model's own ``_init_weights`` before fine-tuning.
@@ -103,7 +112,10 @@ class TrainConfig:
     save_best: bool = True
     seed: int = 42
     data_seed: int = 0
-    precision: str = "fp32"
+    precision: str = "auto"
+    tf32: bool = False
+    num_processes: int = 1
+    report_to: list[str] = field(default_factory=list)
     freeze_embeddings: bool = False
     freeze: list[str] = field(default_factory=list)
     reinit: list[str] = field(default_factory=list)
@@ -127,7 +139,7 @@ class TrainConfig:
             (self.epochs > 0, "--epochs must be positive"),
             (0 <= self.warmup_ratio < 1, "--warmup-ratio must be in [0, 1)"),
             (self.select_by in ("overall", "source"), "--select-by must be 'overall' or 'source'"),
-            (self.precision in ("fp32", "bf16"), "--precision must be 'fp32' or 'bf16'"),
+            (self.precision in ("auto", "fp32", "bf16"), "--precision must be 'auto', 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
             (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
             (self.grad_accum >= 1, "--grad-accum must be >= 1"),
@@ -145,6 +157,7 @@ class TrainConfig:
             (self.save_every is None or self.save_every >= 0, "--save-every must be >= 0 (0 = never)"),
             (self.weight_decay >= 0, "--weight-decay must be >= 0"),
             (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0 = no clipping)"),
+            (self.num_processes >= 1, "--num-processes must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
 from xlingual_probe.models import (
@@ -34,7 +34,12 @@ from xlingual_probe.models import (
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.runs import NUMERICS_VERSION, RESULT_STATUSES, SCHEMA_VERSION, RunFiles, RunWriter
 from xlingual_probe.tasks import Task
-from xlingual_probe.training.accumulation import accumulated_update, micro_batch_indices
+from xlingual_probe.training.batches import (
+    EpochBatches,
+    accumulated_update,
+    micro_batch_indices,
+    process_share,
+)
 from xlingual_probe.training.callbacks import Callback, ConstantScales, LoopContext, LRPolicy
 from xlingual_probe.training.checkpoint import (
     latest_checkpoint,
@@ -44,8 +49,14 @@ from xlingual_probe.training.checkpoint import (
     save_model,
 )
 from xlingual_probe.training.config import TrainConfig
-from xlingual_probe.training.data import describe_training_data, in_domain_languages, load_fingerprinted
+from xlingual_probe.training.data import (
+    data_options,
+    describe_training_data,
+    in_domain_languages,
+    load_fingerprinted,
+)
 from xlingual_probe.training.evaluation import EvalSet, evaluate, model_batch, prepare_eval_sets
+from xlingual_probe.training.feature_cache import FeatureCache, data_identity
 from xlingual_probe.training.guards import Diverged, NonFiniteGuard, check_batch_split, check_launch
 from xlingual_probe.training.identity import (
     identity_differences,
@@ -53,11 +64,15 @@ from xlingual_probe.training.identity import (
     recorded_identity,
     run_identity,
 )
+from xlingual_probe.training.launch import in_distributed_launch, run_on_processes
 from xlingual_probe.training.noisytune import apply_noisytune
+from xlingual_probe.training.optimizer import adamw, adamw_implementation
 from xlingual_probe.training.provenance import command_line, git_state, package_versions
 from xlingual_probe.training.recipes import recipe_record
-from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor
+from xlingual_probe.training.runtime import machine_settings
+from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor, warmup_steps_for
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
+from xlingual_probe.training.trackers import TrackerMirror, check_trackers
 from xlingual_probe.utils.errors import RunWarning, UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
 from xlingual_probe.utils.lease import LEASE_FILE
@@ -130,6 +145,30 @@ def report_truncation(task: Task, eval_sets: list[EvalSet], max_length: int) -> 
     return counts
 
 
+def _run_dir_state(accelerator: Accelerator, files: RunFiles, config: TrainConfig, resume: bool,
+                   overwrite: bool) -> tuple[str, Path | None]:
+    """The identity check and :func:`prepare_run_dir`, on the main process only (one process deletes
+    or inspects the folder, none sees another's fresh files), the outcome shared with every process.
+
+    Raises:
+        UserError: on every process, when the main process refused the folder.
+    """
+    outcome: list[Any] = [None]
+    if accelerator.is_main_process:
+        try:
+            if files.config.is_file() and not overwrite:  # a folder holding another run is refused, whatever the flags
+                _check_same_identity(files, run_identity(config))
+            outcome = [("ok", prepare_run_dir(files, resume, overwrite))]
+        except UserError as exc:
+            outcome = [("error", str(exc))]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(outcome)
+    kind, value = outcome[0]
+    if kind == "error":
+        raise UserError(value)
+    return value
+
+
 def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPolicy:
     if policy is None and config.slowfast:
         policy = SlowFastLRPolicy(config.slowfast)
@@ -139,13 +178,6 @@ def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPo
         return policy
     sets = {spec: resolve_units(model_map, [spec]) for spec in config.lr_scale}
     return ConstantScales(sets, dict(config.lr_scale))
-
-
-def _epoch_batches(n_examples: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The shuffled batches of one epoch; a pure function of (seed, epoch) so resuming repeats them."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n_examples, generator=generator).tolist()
-    return [order[i:i + batch_size] for i in range(0, n_examples, batch_size)]
 
 
 def load_starting_model(config: TrainConfig, head: str, num_labels: int, labels: list[str] | None = None
@@ -180,6 +212,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
           extra_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fine-tune ``config.model`` on ``config.task`` and write the run directory ``config.out``.
 
+    With ``config.num_processes`` > 1 (and no launcher around this process) the run happens in that
+    many spawned worker processes (:func:`~xlingual_probe.training.launch.run_on_processes`), which
+    needs ``callbacks`` and ``policy`` to be picklable; under ``accelerate launch`` every process
+    calls this function itself.
+
     Args:
         config: the run's configuration.
         callbacks: observers (e.g. the CKA probe).
@@ -199,8 +236,27 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         UserError: bad options or data, a launch whose processes did not join one job, or an output
             folder that another process writes (its lease, :mod:`xlingual_probe.utils.lease`).
     """
+    options = {"callbacks": callbacks, "policy": policy, "resume": resume, "overwrite": overwrite,
+               "show_progress": show_progress, "extra_config": extra_config}
+    if config.num_processes > 1 and not in_distributed_launch():
+        run_on_processes(train, config.num_processes, config, **options)
+        return read_json(RunFiles(config.out).summary)
+    with machine_settings(config) as machine:
+        return _train(config, machine=machine, **options)
+
+
+def _train(config: TrainConfig, *, callbacks: Sequence[Callback], policy: LRPolicy | None, resume: bool,
+           overwrite: bool, show_progress: bool, extra_config: dict[str, Any] | None,
+           machine: dict[str, Any]) -> dict[str, Any]:
+    """:func:`train` in this process (one of several under a launcher)."""
     invocation_start = time.perf_counter()
-    accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
+    trackers = check_trackers(config.report_to)
+    accelerator = Accelerator(mixed_precision="bf16" if machine["precision"] == "bf16" else "no",
+                              log_with=trackers or None,
+                              project_dir=str(Path(config.out) / "trackers") if trackers else None)
+    if config.num_processes > 1 and accelerator.num_processes != config.num_processes:
+        raise UserError(f"--num-processes {config.num_processes} but launched on {accelerator.num_processes} "
+                        "processes: give one or the other")
     # before anything is written: processes that did not join one job would all write config.out
     check_launch(accelerator.num_processes)
     check_batch_split(config.batch_size, accelerator.num_processes, config.grad_accum)
@@ -208,9 +264,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
     existed = writer.files.root.exists()
     writer.acquire()  # one writer per run directory, before anything in it is read or deleted
     try:
-        return _train(config, accelerator, writer, callbacks=callbacks, policy=policy, resume=resume,
-                      overwrite=overwrite, show_progress=show_progress, extra_config=extra_config,
-                      invocation_start=invocation_start)
+        return _train_in_lease(config, accelerator, writer, trackers=trackers, machine=machine, callbacks=callbacks,
+                               policy=policy, resume=resume, overwrite=overwrite, show_progress=show_progress,
+                               extra_config=extra_config, invocation_start=invocation_start)
     finally:
         writer.release()
         # a run that failed before writing anything (bad data, say) leaves no folder behind
@@ -219,15 +275,13 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
             writer.files.root.rmdir()
 
 
-def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, callbacks: Sequence[Callback],
-           policy: LRPolicy | None, resume: bool, overwrite: bool, show_progress: bool,
-           extra_config: dict[str, Any] | None, invocation_start: float) -> dict[str, Any]:
+def _train_in_lease(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, trackers: list[str],
+                    machine: dict[str, Any], callbacks: Sequence[Callback], policy: LRPolicy | None, resume: bool,
+                    overwrite: bool, show_progress: bool, extra_config: dict[str, Any] | None,
+                    invocation_start: float) -> dict[str, Any]:
     """:func:`train` once the launch is checked and the run directory's lease is held."""
     files = writer.files
-    if files.config.is_file() and not overwrite:  # a folder holding another run is refused, whatever the flags
-        _check_same_identity(files, run_identity(config))
-    state, checkpoint = prepare_run_dir(files, resume, overwrite, main=accelerator.is_main_process)
-    accelerator.wait_for_everyone()
+    state, checkpoint = _run_dir_state(accelerator, files, config, resume, overwrite)
     if state == "done":
         return read_json(files.summary)
     set_seed(config.seed)
@@ -244,15 +298,23 @@ def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, 
     policy = _policy_for(config, model_map, policy)
     sets = policy.param_sets(model, model_map)
     groups, group_names = build_param_groups(model, sets, weight_decay=config.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(groups, lr=config.lr, weight_decay=config.weight_decay)
 
-    train_features = task.encode(data.train, tokenizer, train=True, max_length=max_length)
-    eval_sets = prepare_eval_sets(task, data.eval, tokenizer, max_length)
+    # the main process tokenises (or reads the cache) first, so the others find its entries
+    cache = FeatureCache(task, tokenizer, max_length, data_identity(task, data_options(config)), labels=data.labels)
+    with accelerator.main_process_first():
+        train_features = cache.encode(data.train, train=True)
+        eval_sets = prepare_eval_sets(task, data.eval, tokenizer, max_length, cache=cache)
     collate = task.collator(tokenizer)
-    steps_per_epoch = math.ceil(len(train_features) / config.batch_size)
+    batches = EpochBatches(len(train_features), config.batch_size, config.seed)
+    steps_per_epoch = batches.steps_per_epoch
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
-    warmup_steps = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio * total_steps)
+    warmup_steps = (config.warmup_steps if config.warmup_steps is not None
+                    else warmup_steps_for(total_steps, config.warmup_ratio))
     model, optimizer = accelerator.prepare(model, optimizer)
+    mirror = TrackerMirror(accelerator, files.root, config.to_dict()) if trackers else None
+    if mirror is not None:
+        writer.observers.append(mirror)
     ctx = LoopContext(config, accelerator, model, tokenizer, task, model_map, writer,
                       rebuild_starting_model=lambda: load_starting_model(
                           config, task.head, task.num_labels(data), labels=data.labels)[0])
@@ -263,7 +325,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, 
         "seed": config.seed, "identity_key": identity_key(identity), "data_fingerprint": fingerprint,
         "recipe": recipe_record(config.to_dict()),
         "versions": package_versions(), "git": git_state(), "command": command_line(),
-        "device": {"type": accelerator.device.type, "processes": accelerator.num_processes},
+        "device": {"type": accelerator.device.type, "processes": accelerator.num_processes, **machine},
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
                  "train_features": len(train_features), "max_length": max_length,
                  "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()},
@@ -273,7 +335,9 @@ def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, 
         "training": {"total_steps": total_steps, "warmup_steps": warmup_steps,
                      "steps_per_epoch": steps_per_epoch, "trainable_parameters": trainable,
                      "frozen_parameters": len(frozen), "model_family": model_map.family,
-                     "num_layers": len(model_map.layers)},
+                     "num_layers": len(model_map.layers),
+                     "optimizer": f"AdamW ({adamw_implementation(p for g in groups for p in g['params'])})",
+                     "attention": getattr(accelerator.unwrap_model(model).config, "_attn_implementation", None)},
         **(extra_config or {}),
     }
     start_step, best, losses_since_eval = 0, None, []
@@ -316,26 +380,26 @@ def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, 
     model.train()
     bar = tqdm(total=total_steps, initial=start_step, desc=f"{config.method} seed {config.seed}",
                disable=not show_progress or not accelerator.is_main_process)
-    per_process = config.batch_size // accelerator.num_processes
     step, last_record, diverged = start_step, None, None
     # timers continue across a resume: they count this invocation plus the saved totals
     train_start = time.perf_counter() - timers["train_seconds"] - timers["eval_seconds"]
     wall_start = invocation_start - timers["wall_seconds"]
     while step < total_steps:
         writer.check_lease()
-        epoch, index_in_epoch = divmod(step, steps_per_epoch)
-        batch_indices = _epoch_batches(len(train_features), config.batch_size, config.seed, epoch)[index_in_epoch]
-        mine = batch_indices[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]
+        step += 1
+        global_batch = batches(step)
+        mine = process_share(global_batch, accelerator.process_index, accelerator.num_processes)
 
         def on_device(indices: list[int]) -> dict[str, torch.Tensor]:
             return {k: v.to(accelerator.device) for k, v in model_batch(task, train_features, indices, collate,
                                                                        train=True).items()}
 
-        micro = [on_device(chunk) for chunk in micro_batch_indices(mine, config.grad_accum)]
-        step += 1
-        loss = accelerator.reduce(accumulated_update(model, accelerator, micro), reduction="mean").item()
+        # a process without a share runs a stand-in example that counts for nothing (DDP needs every process)
+        share = mine or global_batch[:1]
+        micro = [on_device(chunk) for chunk in micro_batch_indices(share, config.grad_accum)]
+        loss = accumulated_update(model, accelerator, micro, counts=bool(mine))
         # callbacks (the CKA probe) see the whole batch of the update, as without accumulation
-        batch = micro[0] if len(micro) == 1 or not callbacks else on_device(mine)
+        batch = micro[0] if len(micro) == 1 or not callbacks else on_device(share)
         if not math.isfinite(loss):
             try:
                 skipped_record = guard.skip_or_raise(step, loss)
@@ -393,4 +457,6 @@ def _train(config: TrainConfig, accelerator: Accelerator, writer: RunWriter, *, 
         remove_checkpoints([files.last_checkpoint, files.previous_checkpoint])
     for callback in callbacks:
         callback.on_train_end(ctx, summary)
+    if mirror is not None:
+        mirror.close()
     return summary

@@ -2,7 +2,7 @@
 
 A 148-run sweep checks the identity of every run against the data files it uses; re-reading gigabytes
 for each would cost more than some runs. The digest of a file is stored in
-``$XPROBE_CACHE/file-sha256.json`` (default ``~/.cache/xprobe``) under its resolved path, size and
+``file-sha256.json`` in the cache root (:func:`xlingual_probe.utils.cache.cache_dir`) under its resolved path, size and
 ``st_mtime_ns``: a file that is rewritten (new mtime) or resized is hashed again; one that is not is
 looked up. The cache is written atomically; two processes that write it at once may lose one entry,
 which only costs a re-hash.
@@ -21,18 +21,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from xlingual_probe.utils.cache import cache_dir
 from xlingual_probe.utils.io import atomic_write_json, read_json
 
 _CHUNK = 1 << 20
 
 
-def cache_dir() -> Path:
-    """``$XPROBE_CACHE`` (default ``~/.cache/xprobe``)."""
-    return Path(os.environ.get("XPROBE_CACHE") or "~/.cache/xprobe").expanduser()
-
-
 def _cache_file() -> Path:
-    return cache_dir() / "file-sha256.json"
+    return cache_dir("file-sha256.json")
 
 
 def sha256_of_file(path: str | os.PathLike) -> str:
