@@ -10,7 +10,8 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
                        frozen_parameters, model_family, num_layers); extra keys when present:
                        ``selection`` (policy methods: the weight sets used), ``sweep`` (a sweep job's
-                       identity), ``cka_probe`` (the CKA probe's options).
+                       identity), ``cka_probe`` (the CKA probe's options), ``alignment_probe`` (the
+                       alignment probe's options).
     steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy
                        was fed), ``lr`` (the scheduled rate before multipliers); with parameter
                        groups also ``group_lr`` {group: rate}; policy runs add ``phase``, ``phi``, ``K``.
@@ -32,6 +33,18 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        layer's output), ``cka`` (null when undefined), ``pooling``, ``debiased``,
                        ``n`` (rows compared), ``cka_seconds`` (the probe's time at that step);
                        ``config.json`` then has a ``cka_probe`` key with the probe's options.
+    alignment.jsonl    (alignment probe) one object per probe step, layer and language (source first),
+                       step 0 = before the first update: ``step``, ``layer`` (0 = bottom layer's output),
+                       ``lang``, ``n`` (pairs with the source; the source: its sentences),
+                       ``retrieval_src2tgt``, ``retrieval_tgt2src``, ``retrieval`` (their mean; top-1
+                       translation retrieval, 0–100), ``cka_cross`` (debiased linear CKA source vs
+                       target), ``cka_to_pretrained`` (debiased linear CKA to the same language at the
+                       start); the source's retrieval and cka_cross are null, as is a CKA that is
+                       undefined; ``align_seconds`` (the probe's time at that step). ``config.json``
+                       then has an ``alignment_probe`` key with the probe's options.
+    alignment_sample.json  (alignment probe) the parallel sample: ``source_lang``, ``field`` (the
+                       embedded field, e.g. premise) and its ``column``, ``parallel`` (rows or ids),
+                       ``n`` {target: pairs}, ``pairs`` {target: [key, ...]} (row positions or ids).
 
 A layer sweep (``xprobe probe layers``) writes a sweep directory::
 
@@ -145,6 +158,14 @@ class RunFiles:
         return self.root / "cka.jsonl"
 
     @property
+    def alignment(self) -> Path:
+        return self.root / "alignment.jsonl"
+
+    @property
+    def alignment_sample(self) -> Path:
+        return self.root / "alignment_sample.json"
+
+    @property
     def last_checkpoint(self) -> Path:
         return self.root / "checkpoints" / "last"
 
@@ -166,7 +187,7 @@ class RunWriter:
         enabled: ``False`` on the non-main processes of a multi-process run (nothing is written).
     """
 
-    LOGS = ("steps", "metrics", "cka")
+    LOGS = ("steps", "metrics", "cka", "alignment")
 
     def __init__(self, root: str | Path, enabled: bool = True):
         self.files = RunFiles(root)
@@ -203,7 +224,7 @@ class RunWriter:
         atomic_write_text(self.files.param_groups, out.getvalue())
 
     def append(self, log: str, record: dict[str, Any]) -> None:
-        """Append one record to ``steps``, ``metrics`` or ``cka`` (``.jsonl``)."""
+        """Append one record to ``steps``, ``metrics``, ``cka`` or ``alignment`` (``.jsonl``)."""
         if log not in self.LOGS:
             raise ValueError(f"unknown log {log!r}; one of {', '.join(self.LOGS)}")
         if self.enabled:
@@ -242,6 +263,7 @@ class Runs:
     metrics: pd.DataFrame  # one row per (evaluation, language): step, lang, value, source, ..., gap
     summaries: pd.DataFrame  # one row per finished run: best_/final_ overall, source, target_mean, gap
     cka: pd.DataFrame  # one row per (probe step, layer), empty when no CKA was recorded
+    alignment: pd.DataFrame  # one row per (probe step, layer, language), empty without the alignment probe
 
 
 def _run_dirs(paths: Iterable[str | Path]) -> list[Path]:
@@ -269,7 +291,7 @@ def load_runs(paths: str | Path | Iterable[str | Path]) -> Runs:
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    configs, steps, metrics, summaries, cka = [], [], [], [], []
+    configs, steps, metrics, summaries, cka, alignment = [], [], [], [], [], []
     for run in _run_dirs(paths):
         files = RunFiles(run)
         cfg = read_json(files.config)
@@ -291,7 +313,9 @@ def load_runs(paths: str | Path | Iterable[str | Path]) -> Runs:
             summaries.append(row)
         if files.cka.is_file():
             cka.extend({"run": str(run), **r} for r in read_jsonl(files.cka))
-    return Runs(*(pd.DataFrame(rows) for rows in (configs, steps, metrics, summaries, cka)))
+        if files.alignment.is_file():
+            alignment.extend({"run": str(run), **r} for r in read_jsonl(files.alignment))
+    return Runs(*(pd.DataFrame(rows) for rows in (configs, steps, metrics, summaries, cka, alignment)))
 
 
 def summarise_sweep(sweep_dir: str | Path) -> pd.DataFrame:

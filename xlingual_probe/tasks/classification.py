@@ -28,6 +28,7 @@ class SentenceClassificationTask(Task):
 
     head = "sequence"
     metric = "accuracy"
+    text_fields = (("text", "text"), ("text_pair", "text_pair"))
 
     def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, list]:

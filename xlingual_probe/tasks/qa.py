@@ -118,6 +118,7 @@ class QATask(Task):
 
     head = "qa"
     metric = "f1"
+    text_fields = (("question", "question"), ("context", "context"))
     default_max_length: ClassVar[int] = 384
     doc_stride: ClassVar[int] = 128
     max_query_length: ClassVar[int] = 64
