@@ -41,6 +41,9 @@ def main(out: Path, results: Path) -> None:
             continue
         lines += [f"## {name}: alignment lost per layer (retrieval, mean over targets; mean ± std over seeds)", "",
                   markdown_table(forgetting_table(dirs)), ""]
+        for measure, what in (("cka_cross", "debiased CKA source vs target, mean over targets"),
+                              ("cka_to_pretrained", "CKA to the start, mean over all languages; lost = 1 − CKA")):
+            lines += [f"### {name}: {measure} ({what})", "", markdown_table(forgetting_table(dirs, measure)), ""]
         correlations = correlation_table(dirs)
         if not correlations.empty:
             lines += [f"### {name}: Spearman across target languages, per seed", "", markdown_table(correlations), ""]

@@ -3,7 +3,7 @@
 With training (any method of ``xprobe train``), the alignment probe
 (:mod:`xlingual_probe.probes.alignment_probe`) measures each layer's translation retrieval and CKA
 on a fixed parallel sample of the task's evaluation sets before the first update, every
-``--align-every`` updates and at the end; the CKA probe rides along (``--no-cka`` to drop it) so
+``--align-every`` updates and at the end; the CKA probe rides along at the same cadence (``--no-cka`` to drop it) so
 ``xprobe select --from alignment`` can decide policy IV from the same runs. At the end it prints
 which layers lost alignment, how fast in each phase, and how the loss relates to each language's
 final score, and writes ``alignment.png`` and ``gap.png`` in ``--out``.
@@ -63,15 +63,16 @@ def _fmt(frame: pd.DataFrame, column: str, digits: int = 1) -> pd.Series:
 
 
 def forgetting_table(run_dirs: list[Path], measure: str = "retrieval") -> pd.DataFrame:
-    """Per layer: the measure (target mean) before and at the end, the loss, and its rate in each phase
-    (mean ± std over the runs)."""
+    """Per layer: the measure (mean over the languages that have it) before and at the end, the loss, and its
+    rate in each phase (mean ± std over the runs). For ``cka_to_pretrained`` the loss is 1 − CKA to the start."""
     frame = alignment_frame(run_dirs)
     per_run = layer_losses(frame, measure).merge(phase_losses(frame, measure), on=["run", "layer"])
     table = summarise_over_runs(per_run, "layer", ["before", "end", "lost", "rate_p1", "rate_p2"])
-    return pd.DataFrame({"layer": table["layer"], f"{measure} before": _fmt(table, "before"),
-                         "at end": _fmt(table, "end"), "lost": _fmt(table, "lost"),
-                         "lost /100 upd. phase 1": _fmt(table, "rate_p1", 2),
-                         "phase 2": _fmt(table, "rate_p2", 2)})
+    digits = 1 if measure.startswith("retrieval") else 3
+    return pd.DataFrame({"layer": table["layer"], f"{measure} before": _fmt(table, "before", digits),
+                         "at end": _fmt(table, "end", digits), "lost": _fmt(table, "lost", digits),
+                         "lost /100 upd. phase 1": _fmt(table, "rate_p1", digits + 1),
+                         "phase 2": _fmt(table, "rate_p2", digits + 1)})
 
 
 def correlation_table(run_dirs: list[Path], measure: str = "retrieval") -> pd.DataFrame:
@@ -118,8 +119,9 @@ def probe_alignment_command(
     parallel: Annotated[bool, typer.Option(
         "--parallel", help="Declare that row i of every language's evaluation set is the same sentence translated.",
         rich_help_panel=_PANEL)] = False,
-    cka: Annotated[bool, typer.Option("--cka/--no-cka", help="Also run the CKA probe (policy IV of the selection).",
-                                      rich_help_panel=_PANEL)] = True,
+    cka: Annotated[bool, typer.Option(
+        "--cka/--no-cka", help="Also run the CKA probe, at the same cadence (policy IV of the selection).",
+        rich_help_panel=_PANEL)] = True,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write alignment.png and gap.png in --out.")] = True,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run; reuse a finished one.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory.")] = False,
@@ -157,7 +159,7 @@ def probe_alignment_command(
                                 policy=policy_hyper(policy_opts), policy_iv=policy_opts["policy_iv"]))
     results = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, show_progress=not quiet,
                         extra_config={"selection": selection_record(selection)} if selection else None,
-                        cka_probe=CKAProbeConfig().to_dict() if cka else None,
+                        cka_probe=CKAProbeConfig(every=align_every).to_dict() if cka else None,
                         alignment_probe=probe.to_dict(), log=typer.echo)
     dirs = [run_dir for run_dir, _ in results]
     typer.echo("Alignment lost per layer (retrieval, mean over targets; mean ± std over seeds):")

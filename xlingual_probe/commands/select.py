@@ -2,7 +2,8 @@
 
 Reads the sweep of ``xprobe probe layers`` (its runs, or its ``results.csv``), applies SPEC's rules
 (:mod:`xlingual_probe.selection`) and writes ``selection.json`` (read by ``--sets FILE``) and a
-readable ``selection.md`` with the evidence behind every decision.
+readable ``selection.md`` with the evidence behind every decision. ``--from alignment`` selects from DF
+runs with the alignment probe instead (:mod:`xlingual_probe.commands.select_alignment`).
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def select_command(
     num_layers: Annotated[Optional[int], typer.Option(help="Layer count, for a results.csv without "
                                                             "sweep.json [inferred].")] = None,
     from_: Annotated[str, typer.Option("--from", help="What to select from: sweep, or alignment (one DF run per "
-                                                      "seed; see `xprobe probe alignment`).")] = "sweep",
+                                                      "seed of `xprobe probe alignment`; --cka-alpha, --window "
+                                                      "and --threshold apply).")] = "sweep",
 ) -> None:
-    """Choose S_I, S_II, V_I, V_II and policy IV from a layer sweep; write selection.json and selection.md."""
+    """Choose S_I, S_II, V_I, V_II and policy IV from a layer sweep (or from DF runs with the alignment probe);
+    write selection.json and selection.md."""
     if from_ == "alignment":
         from xlingual_probe.commands.select_alignment import select_alignment
 

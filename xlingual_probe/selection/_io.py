@@ -231,9 +231,10 @@ def selection_markdown(selection: dict[str, Any]) -> str:
         if key in evidence:
             lines += [f"## {title}", "", _evidence_table(evidence[key], "for" if key == "components" else None)]
     if evidence.get("alignment"):
-        table = pd.DataFrame(evidence["alignment"]).map(lambda v: f"{v:.3g}" if isinstance(v, float) else v)
+        table = pd.DataFrame(evidence["alignment"]).astype(object)
+        table = table.map(lambda v: "n/a" if pd.isna(v) else f"{v:.3g}" if isinstance(v, float) else v)
         lines += ["## Alignment per layer (before fine-tuning, at the end, lost; test across seeds)", "",
-                  markdown_table(table.fillna("n/a")), ""]
+                  markdown_table(table), ""]
     cka = evidence.get("policy_iv")
     if cka:
         decision = f"Decision: {cka.get('decision')}. {cka.get('reason', '')}".strip()
