@@ -15,6 +15,7 @@ from xlingual_probe.forgetting import (
     score_correlations,
     summarise_over_runs,
 )
+from xlingual_probe.runs import summarise_sweep
 from xlingual_probe.utils import UserError
 
 TARGETS = ("de", "sw", "ja")
@@ -78,6 +79,18 @@ def test_reinit_drop_and_rank_agreement(run, tmp_path):
     assert drops.loc[0, "drop"] == pytest.approx(5.0) and drops.loc[1, "seeds"] == 2
     table, rho, _ = alignment_vs_reinit(run, sweep)
     assert list(table["layer"]) == [0, 1] and math.isnan(rho)  # two layers: no rank correlation
+
+
+def test_reinit_drop_is_paired_by_seed_and_reads_results_csv(tmp_path):
+    # an interrupted sweep: DF has seeds 1 and 2, reinit(0) only seed 1; DF seed 2 scores far higher
+    results = summarise_sweep(write_reinit_sweep(tmp_path / "sweep", {0: 5.0, 1: 2.0}))
+    results = results[~((results["label"] == "reinit-L0") & (results["seed"] == 2))]
+    results.loc[(results["experiment"] == "baseline") & (results["seed"] == 2), "final_overall"] = 90.0
+    results.to_csv(tmp_path / "results.csv", index=False)
+    drops = reinit_drops(tmp_path / "results.csv").set_index("layer")
+    # seed 1 only: 80.1 - 75.1; the unpaired mean would be (80.1 + 90) / 2 - 75.1 = 9.95
+    assert drops.loc[0, "drop"] == pytest.approx(5.0) and drops.loc[0, "seeds"] == 1
+    assert drops.loc[1, "drop"] == pytest.approx(((80.1 - 78.1) + (90.0 - 77.9)) / 2) and drops.loc[1, "seeds"] == 2
 
 
 def test_missing_records_are_user_errors(tmp_path):

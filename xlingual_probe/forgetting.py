@@ -35,7 +35,8 @@ from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
 
 __all__ = ["MEASURES", "alignment_frame", "alignment_lost", "alignment_vs_reinit", "layer_losses", "phase_losses",
-           "reinit_drops", "score_correlations", "summarise_over_runs"]
+           "reinit_drops", "score_correlations", "summarise_over_runs",
+           "sweep_results"]
 
 MEASURES = ("retrieval", "retrieval_src2tgt", "retrieval_tgt2src", "cka_cross", "cka_to_pretrained")
 
@@ -176,31 +177,53 @@ def summarise_over_runs(table: pd.DataFrame, by: str, columns: list[str]) -> pd.
     return out.reset_index()
 
 
-def reinit_drops(sweep_dir: str | Path, metric: str = "final") -> pd.DataFrame:
-    """Per layer, the drop of overall performance when the layer is re-initialised: DF − reinit.
-
-    Means over each experiment's seeds; ``drop`` > 0 means re-initialising the layer hurts.
-
-    Returns:
-        Columns ``layer``, ``drop``, ``seeds`` (reinit runs), ``baseline`` (DF mean).
+def sweep_results(sweep: str | Path) -> pd.DataFrame:
+    """A sweep's results table from its directory (:func:`~xlingual_probe.runs.summarise_sweep`) or from its
+    ``results.csv`` (e.g. one kept with an analysis).
 
     Raises:
-        UserError: not a sweep directory, or no finished DF or per-layer reinit run.
+        UserError: neither a ``.csv`` file nor a sweep directory.
     """
-    results = summarise_sweep(sweep_dir)
+    sweep = Path(sweep)
+    if sweep.suffix == ".csv" and sweep.is_file():
+        return pd.read_csv(sweep, dtype={"unit": str})
+    return summarise_sweep(sweep)
+
+
+def reinit_drops(sweep: str | Path, metric: str = "final") -> pd.DataFrame:
+    """Per layer, the drop of overall performance when the layer is re-initialised: DF − reinit.
+
+    Paired by seed: the mean over the seeds that have both runs of (DF − reinit(ℓ)), so a sweep with
+    more DF seeds than reinit seeds (an interrupted one) does not mix seeds. ``drop`` > 0 means
+    re-initialising the layer hurts.
+
+    Args:
+        sweep: a sweep directory (``sweep.json``) or its ``results.csv`` (:func:`sweep_results`).
+        metric: ``final`` or ``best``.
+
+    Returns:
+        Columns ``layer``, ``drop``, ``seeds`` (paired seeds), ``baseline`` (DF mean over those seeds).
+
+    Raises:
+        UserError: not a sweep directory or results table, or no DF and per-layer reinit run of a common seed.
+    """
+    results = sweep_results(sweep)
     column = f"{metric}_overall"
-    base = results.loc[results["experiment"] == BASELINE, column].astype(float)
+    base = results[results["experiment"] == BASELINE].groupby("seed")[column].mean().rename("baseline")
     reinit = results[(results["experiment"] == "reinit") & results["unit"].astype(str).str.fullmatch(r"\d+")]
-    if base.empty or reinit.empty:
-        raise UserError(f"{sweep_dir}: needs finished DF (baseline) and per-layer reinit runs")
-    per_layer = reinit.assign(layer=reinit["unit"].astype(int)).groupby("layer")[column]
-    drops = (base.mean() - per_layer.mean()).rename("drop").to_frame().join(per_layer.size().rename("seeds"))
-    return drops.reset_index().assign(baseline=base.mean())
+    paired = reinit.assign(layer=reinit["unit"].astype(int)).join(base, on="seed", how="inner")
+    if paired.empty:
+        raise UserError(f"{sweep}: needs finished DF (baseline) and per-layer reinit runs of a common seed")
+    per_layer = paired.assign(drop=paired["baseline"] - paired[column]).groupby("layer")
+    return per_layer[["drop", "baseline"]].mean().join(per_layer.size().rename("seeds")).reset_index()[
+        ["layer", "drop", "seeds", "baseline"]]
 
 
-def alignment_vs_reinit(run_dirs: str | Path | Iterable[str | Path], sweep_dir: str | Path,
+def alignment_vs_reinit(run_dirs: str | Path | Iterable[str | Path], sweep: str | Path,
                         measure: str = "retrieval", metric: str = "final") -> tuple[pd.DataFrame, float, float]:
     """Per layer, the alignment lost by the end of the DF runs next to the sweep's re-initialisation drop.
+
+    ``sweep``: a sweep directory or its ``results.csv`` (:func:`reinit_drops`).
 
     Returns:
         The table (``layer``, ``before``, ``lost``, ``lost_std``, ``seeds`` over the alignment runs;
@@ -210,7 +233,7 @@ def alignment_vs_reinit(run_dirs: str | Path | Iterable[str | Path], sweep_dir: 
     from scipy.stats import spearmanr
 
     losses = summarise_over_runs(layer_losses(alignment_frame(run_dirs), measure), "layer", ["before", "lost"])
-    drops = reinit_drops(sweep_dir, metric).rename(columns={"seeds": "reinit_seeds"})
+    drops = reinit_drops(sweep, metric).rename(columns={"seeds": "reinit_seeds"})
     table = losses[["layer", "before", "lost", "lost_std", "seeds"]].merge(
         drops[["layer", "drop", "reinit_seeds"]], on="layer")
     if len(table) < 3 or table["lost"].nunique() < 2 or table["drop"].nunique() < 2:

@@ -51,6 +51,9 @@ if run e5-sf; then
 fi
 if run summary; then  # selections (from alignment, and from the re-init sweep), rank agreement, figures
   xprobe select --from alignment "$OUT/syn-df" --out "$OUT/syn-select-alignment"
-  xprobe select "$OUT/syn-reinit" --out "$OUT/syn-select-sweep"
-  python analyses/alignment/summarise.py "$OUT"
+  if [[ -f $OUT/syn-reinit/sweep.json ]]; then xprobe select "$OUT/syn-reinit" --out "$OUT/syn-select-sweep"; fi
+  # rank agreement against SWEEP: by default the 111-run sweep kept with analyses/synthetic-nli (its DF and
+  # reinit runs are the syn-reinit stages' runs: same configs and run ids); SWEEP=$OUT/syn-reinit to use those
+  python analyses/alignment/summarise.py "$OUT" analyses/alignment/results \
+      "${SWEEP:-analyses/synthetic-nli/results/results.csv}"
 fi

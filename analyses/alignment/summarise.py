@@ -1,7 +1,10 @@
 """Tables and figures of analyses/alignment from the run directories of run.sh.
 
-    python analyses/alignment/summarise.py [OUT] [RESULTS]     (defaults: runs/alignment, analyses/alignment/results)
+    python analyses/alignment/summarise.py [OUT] [RESULTS] [SWEEP]
 
+Defaults: OUT runs/alignment, RESULTS analyses/alignment/results, SWEEP the synthetic world's 111-run layer
+sweep kept with its analysis (analyses/synthetic-nli/results/results.csv: its reinit and DF runs, seeds 1-3,
+are the runs run.sh's syn-reinit stages make, same config and run ids); pass OUT/syn-reinit to use those.
 Reads only run and sweep directories; writes ``RESULTS/summary.md`` and the figures, and prints the summary.
 """
 
@@ -11,12 +14,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from scipy.stats import spearmanr
 
 from xlingual_probe.commands.probe_alignment import correlation_table, forgetting_table, map_table
-from xlingual_probe.forgetting import alignment_vs_reinit
+from xlingual_probe.forgetting import alignment_vs_reinit, sweep_results
 from xlingual_probe.plots.alignment import plot_alignment_curves, plot_alignment_vs_reinit
 from xlingual_probe.reporting import markdown_table, seed_summary_table
-from xlingual_probe.runs import load_runs, summarise_sweep
+from xlingual_probe.runs import BASELINE, load_runs
 from xlingual_probe.utils.io import read_json
 
 
@@ -28,7 +32,7 @@ def updates(run_dirs: list[Path]) -> int:
     return int(sum(load_runs(run_dirs).summaries["final_step"]))
 
 
-def main(out: Path, results: Path) -> None:
+def main(out: Path, results: Path, sweep: Path) -> None:
     results.mkdir(parents=True, exist_ok=True)
     lines = ["# Alignment probe: measured tables", ""]
     if (out / "e5-map").is_dir():
@@ -51,20 +55,23 @@ def main(out: Path, results: Path) -> None:
             lines += [f"### {name}: scores (final)", "", markdown_table(seed_summary_table([str(d) for d in dirs],
                                                                                             "final")), ""]
         plot_alignment_curves(dirs, results / f"{name}-alignment.png", title=f"Alignment per layer: {name}")
-    sweep = out / "syn-reinit"
     df_dirs = runs_in(out / "syn-df")
-    if (sweep / "sweep.json").is_file() and df_dirs:
+    if (sweep.is_file() or (sweep / "sweep.json").is_file()) and df_dirs:
         table, rho, p = alignment_vs_reinit(df_dirs, sweep)
-        lines += ["## Synthetic world: alignment lost (DF, 3 seeds) vs re-initialisation drop (sweep)", "",
-                  markdown_table(table.round(3)), "",
-                  f"Spearman ρ over {len(table)} layers = {rho:.3f} (p = {p:.3g})", ""]
+        present = spearmanr(table["before"], table["drop"])
+        lines += [f"## Synthetic world: alignment lost (DF, {len(df_dirs)} seeds) vs re-initialisation drop ({sweep})",
+                  "", markdown_table(table.round(3)), "",
+                  (f"Spearman ρ(alignment lost, re-init drop) over {len(table)} layers = {rho:.3f} (p = {p:.3g}); "
+                  f"ρ(alignment before fine-tuning, re-init drop) = {present.statistic:.3f} "
+                  f"(p = {present.pvalue:.3g})"), ""]
         plot_alignment_vs_reinit(df_dirs, sweep, results / "syn-lost-vs-reinit.png")
-        sweep_runs = len(summarise_sweep(sweep))
+        jobs = sweep_results(sweep)
+        reinit_runs = int(jobs["experiment"].isin([BASELINE, "reinit"]).sum())
         steps = read_json(df_dirs[0] / "config.json")["training"]["total_steps"]
         compute = (f"Compute: selection from alignment {len(df_dirs)} runs × {steps} updates = "
-                   f"{updates(df_dirs)} updates; re-init-only sweep {sweep_runs} runs × {steps} = "
-                   f"{sweep_runs * steps} updates (the full sweep of analyses/synthetic-nli: 111 runs × {steps} = "
-                   f"{111 * steps}).")
+                   f"{updates(df_dirs)} updates; the sweep's DF and single-layer re-init runs {reinit_runs} × "
+                   f"{steps} = {reinit_runs * steps} updates; the whole sweep {len(jobs)} runs × {steps} = "
+                   f"{len(jobs) * steps} updates.")
         lines += [compute, ""]
     for label, folder in (("from alignment", "syn-select-alignment"), ("from the re-init sweep", "syn-select-sweep")):
         path = out / folder / "selection.json"
@@ -81,4 +88,5 @@ def main(out: Path, results: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("runs/alignment"),
-         Path(sys.argv[2]) if len(sys.argv) > 2 else Path("analyses/alignment/results"))
+         Path(sys.argv[2]) if len(sys.argv) > 2 else Path("analyses/alignment/results"),
+         Path(sys.argv[3]) if len(sys.argv) > 3 else Path("analyses/synthetic-nli/results/results.csv"))

@@ -113,14 +113,16 @@ def plot_alignment_curves(run_dirs: str | Path | Iterable[str | Path], out: str 
     return _save(fig, out)
 
 
-def plot_alignment_vs_reinit(run_dirs: str | Path | Iterable[str | Path], sweep_dir: str | Path, out: str | Path,
+def plot_alignment_vs_reinit(run_dirs: str | Path | Iterable[str | Path], sweep: str | Path, out: str | Path,
                              measure: str = "retrieval", metric: str = "final", title: str | None = None) -> Path:
     """Per layer: alignment lost by the end (x, ±1 std over seeds) against the re-initialisation drop (y).
+
+    ``sweep``: a sweep directory or its ``results.csv`` (:func:`~xlingual_probe.forgetting.reinit_drops`).
 
     Returns:
         ``out`` as a Path.
     """
-    table, rho, p = alignment_vs_reinit(run_dirs, sweep_dir, measure, metric)
+    table, rho, p = alignment_vs_reinit(run_dirs, sweep, measure, metric)
     fig = Figure(figsize=(6.0, 4.8), layout="constrained")
     ax = fig.subplots()
     cmap, norm = colormaps["viridis"], Normalize(vmin=0, vmax=max(int(table["layer"].max()), 1))
