@@ -34,3 +34,11 @@ def tiny_data(tmp_path_factory):
     write_panx(root / "panx")
     write_qa(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def parallel_data(tmp_path_factory):
+    """A data folder with xnli/ whose dev sets are parallel row for row (see tests/tiny.py)."""
+    from tests.tiny import write_parallel_xnli
+
+    return write_parallel_xnli(tmp_path_factory.mktemp("parallel-data"))

@@ -90,6 +90,16 @@ def write_xnli(folder: Path, n_train: int = 256, n_dev: int = 48) -> Path:
     return folder
 
 
+def write_parallel_xnli(root: Path, n_dev: int = 48) -> Path:
+    """``root/xnli`` as :func:`write_xnli`, but dev sets that are translations row for row (the same pairs in
+    each language's word forms), like XNLI's 15-way parallel dev set. Returns ``root``."""
+    folder = write_xnli(root / "xnli")
+    for lang in LANGS:
+        with open(folder / f"dev-{lang}.tsv", "w", encoding="utf-8") as f:
+            f.writelines(f"{p}\t{h}\t{label}\n" for p, h, label in nli_pairs(n_dev, lang, seed=10))
+    return root
+
+
 def ner_sentences(n: int, lang: str, seed: int) -> list[list[tuple[str, str]]]:
     """Sentences whose animal nouns are PER, city nouns LOC, company nouns ORG."""
     rng = random.Random(seed)

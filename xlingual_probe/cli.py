@@ -22,6 +22,7 @@ from xlingual_probe.commands.demo import demo_command
 from xlingual_probe.commands.figures import figures_command
 from xlingual_probe.commands.inspect_model import inspect_command
 from xlingual_probe.commands.plot import plot_command
+from xlingual_probe.commands.probe_alignment import probe_alignment_command
 from xlingual_probe.commands.probe_cka import probe_cka_command
 from xlingual_probe.commands.probe_layers import probe_layers_command
 from xlingual_probe.commands.report import report_command
@@ -64,10 +65,11 @@ app = typer.Typer(
 app.command("train", no_args_is_help=True)(train_command)
 app.command("inspect", no_args_is_help=True)(inspect_command)
 
-probe_app = typer.Typer(help="Analyses of fine-tuning: layer sweeps (Fig. 3, Tables 1/6) and CKA (Fig. 6).",
-                        no_args_is_help=True)
+probe_app = typer.Typer(help="Analyses of fine-tuning: layer sweeps (Fig. 3, Tables 1/6), CKA (Fig. 6) and "
+                             "cross-lingual alignment per layer.", no_args_is_help=True)
 probe_app.command("layers", no_args_is_help=True)(probe_layers_command)
 probe_app.command("cka", no_args_is_help=True)(probe_cka_command)
+probe_app.command("alignment", no_args_is_help=True)(probe_alignment_command)
 app.command("select", no_args_is_help=True)(select_command)
 app.command("compare", no_args_is_help=True)(compare_command)
 app.command("plot", no_args_is_help=True)(plot_command)

@@ -25,7 +25,8 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        sentence task, the question of a QA task; never a tagging sentence, which is
                        split at word boundaries)}; extra keys when present:
                        ``selection`` (policy methods: the weight sets used), ``sweep`` (a sweep job's
-                       identity), ``cka_probe`` (the CKA probe's options).
+                       identity), ``cka_probe`` (the CKA probe's options), ``alignment_probe`` (the
+                       alignment probe's options).
     steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy
                        was fed), ``lr`` (the scheduled rate before multipliers); with parameter
                        groups also ``group_lr`` {group: rate}; policy runs add ``phase``, ``phi``, ``K``.
@@ -64,6 +65,18 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        ``cka_undefined`` (why ``cka`` is null: zero variance, non-finite hidden
                        states, too few rows; absent when it is a number);
                        ``config.json`` then has a ``cka_probe`` key with the probe's options.
+    alignment.jsonl    (alignment probe) one object per probe step, layer and language (source first),
+                       step 0 = before the first update: ``step``, ``layer`` (0 = bottom layer's output),
+                       ``lang``, ``n`` (pairs with the source; the source: its sentences),
+                       ``retrieval_src2tgt``, ``retrieval_tgt2src``, ``retrieval`` (their mean; top-1
+                       translation retrieval, 0–100), ``cka_cross`` (debiased linear CKA source vs
+                       target), ``cka_to_pretrained`` (debiased linear CKA to the same language at the
+                       start); the source's retrieval and cka_cross are null, as is a CKA that is
+                       undefined; ``align_seconds`` (the probe's time at that step). ``config.json``
+                       then has an ``alignment_probe`` key with the probe's options.
+    alignment_sample.json  (alignment probe) the parallel sample: ``source_lang``, ``field`` (the
+                       embedded field, e.g. premise) and its ``column``, ``parallel`` (rows or ids),
+                       ``n`` {target: pairs}, ``pairs`` {target: [key, ...]} (row positions or ids).
 
 A layer sweep (``xprobe probe layers``) writes a sweep directory::
 
@@ -192,6 +205,14 @@ class RunFiles:
         return self.root / LEASE_FILE
 
     @property
+    def alignment(self) -> Path:
+        return self.root / "alignment.jsonl"
+
+    @property
+    def alignment_sample(self) -> Path:
+        return self.root / "alignment_sample.json"
+
+    @property
     def last_checkpoint(self) -> Path:
         return self.root / "checkpoints" / "last"
 
@@ -259,7 +280,7 @@ class RunWriter:
             experiment trackers' mirror, :class:`~xlingual_probe.training.trackers.TrackerMirror`).
     """
 
-    LOGS = ("steps", "metrics", "cka")
+    LOGS = ("steps", "metrics", "cka", "alignment")
 
     def __init__(self, root: str | Path, enabled: bool = True,
                  observers: Sequence[Callable[[str, dict[str, Any]], None]] = ()):
@@ -324,7 +345,7 @@ class RunWriter:
         atomic_write_text(self.files.param_groups, out.getvalue())
 
     def append(self, log: str, record: dict[str, Any]) -> None:
-        """Append one record to ``steps``, ``metrics`` or ``cka`` (``.jsonl``)."""
+        """Append one record to ``steps``, ``metrics``, ``cka`` or ``alignment`` (``.jsonl``)."""
         if log not in self.LOGS:
             raise ValueError(f"unknown log {log!r}; one of {', '.join(self.LOGS)}")
         if self.enabled:
@@ -366,6 +387,7 @@ class Runs:
     metrics: pd.DataFrame  # one row per (evaluation, language): step, lang, value, source, ..., gap
     summaries: pd.DataFrame  # one row per complete run: status, best_/final_ overall, source, target_mean, gap
     cka: pd.DataFrame  # one row per (probe step, layer), empty when no CKA was recorded
+    alignment: pd.DataFrame  # one row per (probe step, layer, language), empty without the alignment probe
     skipped: list[str] = field(default_factory=list)  # incomplete runs left out (see load_runs)
 
 
@@ -403,7 +425,7 @@ def load_runs(paths: str | Path | Iterable[str | Path], allow_incomplete: bool =
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    configs, steps, metrics, summaries, cka, skipped = [], [], [], [], [], []
+    configs, steps, metrics, summaries, cka, alignment, skipped = [], [], [], [], [], [], []
     for run in _run_dirs(paths):
         files = RunFiles(run)
         status = files.status()
@@ -429,12 +451,14 @@ def load_runs(paths: str | Path | Iterable[str | Path], allow_incomplete: bool =
             summaries.append(row)
         if files.cka.is_file():
             cka.extend({"run": str(run), **r} for r in read_jsonl(files.cka))
+        if files.alignment.is_file():
+            alignment.extend({"run": str(run), **r} for r in read_jsonl(files.alignment))
     if skipped:
         warnings.warn(f"skipped {describe_incomplete(skipped)}", RunWarning, stacklevel=2)
     if not configs:
         raise UserError(f"no complete run to read: {describe_incomplete(skipped)}; pass allow_incomplete "
                         "(--allow-incomplete) to read it as it is")
-    return Runs(*(pd.DataFrame(rows) for rows in (configs, steps, metrics, summaries, cka)), skipped=skipped)
+    return Runs(*(pd.DataFrame(rows) for rows in (configs, steps, metrics, summaries, cka, alignment)), skipped=skipped)
 
 
 def sweep_job_status(sweep_dir: str | Path) -> pd.DataFrame:

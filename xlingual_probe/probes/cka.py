@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CKAUndefinedError", "layerwise_cka", "layerwise_cka_with_reasons", "linear_cka"]
+__all__ = ["CKAUndefinedError", "layerwise_cka", "layerwise_cka_with_reasons", "linear_cka", "mean_pool"]
 
 # relative size of the centred data below which a side counts as having zero variance
 _ZERO_VARIANCE_RTOL = 1e-10
@@ -165,12 +165,20 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
     return value
 
 
-def _pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
-    # [batch, seq, d] -> [n, d]: the rows CKA compares
-    if pooling == "tokens":
-        return hidden[mask]
+def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Sentence representations: the mean of ``hidden`` ``[batch, seq, d]`` over the positions where
+    ``mask`` ``[batch, seq]`` is nonzero, in float64 → ``[batch, d]``.
+
+    >>> mean_pool(torch.tensor([[[1.0], [3.0], [100.0]]]), torch.tensor([[1, 1, 0]]))
+    tensor([[2.]], dtype=torch.float64)
+    """
     weights = mask.to(device=hidden.device, dtype=torch.float64).unsqueeze(-1)
     return (hidden.to(torch.float64) * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def _pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
+    # [batch, seq, d] -> [n, d]: the rows CKA compares
+    return hidden[mask] if pooling == "tokens" else mean_pool(hidden, mask)
 
 
 def layerwise_cka_with_reasons(

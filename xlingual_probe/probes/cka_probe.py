@@ -70,7 +70,7 @@ from xlingual_probe.training.callbacks import Callback, LoopContext
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
 
-__all__ = ["CKAProbe", "CKAProbeConfig", "cka_overhead", "last_cka"]
+__all__ = ["CKAProbe", "CKAProbeConfig", "cka_overhead", "last_cka", "layer_hidden_states", "preserved_rng"]
 
 # batch keys that are targets, not model inputs: dropping them skips the head's loss
 _TARGET_KEYS = ("labels", "start_positions", "end_positions")
@@ -121,7 +121,7 @@ class CKAProbeConfig:
 
 
 @contextlib.contextmanager
-def _preserved_rng() -> Iterator[None]:
+def preserved_rng() -> Iterator[None]:
     """Restore the python, numpy, torch and CUDA RNG states on exit (the training stream is kept)."""
     states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
               torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
@@ -144,11 +144,17 @@ def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copied
 
 
-def _hidden_layers(outputs: Any, num_layers: int, which: str) -> tuple[torch.Tensor, ...]:
+def layer_hidden_states(outputs: Any, num_layers: int, which: str) -> tuple[torch.Tensor, ...]:
+    """The output of each transformer layer (bottom first; the embedding output left out) of a model
+    called with ``output_hidden_states=True``.
+
+    Raises:
+        UserError: the outputs hold no hidden states, or not one per layer plus the embeddings.
+    """
     hidden = getattr(outputs, "hidden_states", None)
     if hidden is None:
         raise UserError(f"the {which} model returned no hidden states (output_hidden_states=True); "
-                        "the CKA probe needs them")
+                        "the probe needs them")
     if len(hidden) != num_layers + 1:
         raise UserError(f"the {which} model returned {len(hidden)} hidden states for {num_layers} layers "
                         f"(expected embeddings + one per layer)")
@@ -192,7 +198,7 @@ class CKAProbe(Callback):
         if start_step == 0:
             reference = _frozen_copy(working)
         else:  # the loop has already dropped the records past the checkpoint
-            with _preserved_rng():
+            with preserved_rng():
                 reference = ctx.starting_model()
         reference.requires_grad_(False)
         self.reference = reference.to(device=self.device, dtype=_DTYPES[self.config.dtype]).eval()
@@ -210,11 +216,11 @@ class CKAProbe(Callback):
         working.eval()  # no dropout: the probe draws no random numbers
         try:
             with ctx.accelerator.autocast():
-                hidden_w = _hidden_layers(working(**inputs, output_hidden_states=True), num_layers, "working")
+                hidden_w = layer_hidden_states(working(**inputs, output_hidden_states=True), num_layers, "working")
         finally:
             working.train(was_training)
         ref_inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        hidden_r = _hidden_layers(self.reference(**ref_inputs, output_hidden_states=True), num_layers, "frozen")
+        hidden_r = layer_hidden_states(self.reference(**ref_inputs, output_hidden_states=True), num_layers, "frozen")
         mask = inputs.get("attention_mask")
         values = layerwise_cka_with_reasons(hidden_w, hidden_r, mask, pooling=self.config.pooling,
                                             debiased=bool(self.config.debiased))

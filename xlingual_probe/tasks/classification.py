@@ -43,6 +43,7 @@ class SentenceClassificationTask(Task):
 
     head = "sequence"
     metric = "accuracy"
+    text_fields = (("text", "text"), ("text_pair", "text_pair"))
 
     def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
         """Tokenise (pairs of) texts, cut to ``max_length``; evaluation features also get ``truncated``

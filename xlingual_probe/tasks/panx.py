@@ -160,6 +160,7 @@ class TokenClassificationTask(Task):
 
     head = "token"
     metric = "f1"
+    text_fields = (("sentence", "tokens"),)
     labels: ClassVar[list[str]] = PANX_LABELS  # tag names when the ner_tags feature does not carry them
 
     def label_names(self, examples: datasets.Dataset) -> list[str]:

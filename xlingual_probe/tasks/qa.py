@@ -150,6 +150,7 @@ class QATask(Task):
 
     head = "qa"
     metric = "f1"
+    text_fields = (("question", "question"), ("context", "context"))
     default_max_length: ClassVar[int] = 384
     doc_stride: ClassVar[int] = 128
     stride_mode: str = "between-starts"  # an instance may set another of STRIDE_MODES

@@ -185,6 +185,7 @@ class SquadFolderTask(QATask):
     Subclasses name their file patterns and hub datasets; see the module docstring.
     """
 
+    parallel = "ids"  # translated questions keep their id (MLQA, XQuAD); TyDiQA's share none
     folder_name: ClassVar[str]
     eval_patterns: ClassVar[tuple[str, ...]]  # relative paths with a {lang} field, tried in order
     hub_eval: ClassVar[tuple[str, str] | None] = None  # (dataset, config with a {lang} field)

@@ -91,6 +91,8 @@ def _has_header(path: Path) -> bool:
 class XNLITask(SentenceClassificationTask):
     name = "xnli"
     languages = XNLI_LANGUAGES
+    parallel = "rows"  # the dev and test sets are 15-way parallel, row for row
+    text_fields = (("premise", "text"), ("hypothesis", "text_pair"))
 
     def load(self, opts: DataOptions) -> TaskData:
         root = opts.resolved_data_dir()

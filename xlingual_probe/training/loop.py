@@ -317,7 +317,8 @@ def _train_in_lease(config: TrainConfig, accelerator: Accelerator, writer: RunWr
         writer.observers.append(mirror)
     ctx = LoopContext(config, accelerator, model, tokenizer, task, model_map, writer,
                       rebuild_starting_model=lambda: load_starting_model(
-                          config, task.head, task.num_labels(data), labels=data.labels)[0])
+                          config, task.head, task.num_labels(data), labels=data.labels)[0],
+                      data=data, total_steps=total_steps)
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     run_info = {
