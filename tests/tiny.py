@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
@@ -26,8 +27,9 @@ def vocabulary() -> list[str]:
     return SPECIALS + sorted({word(w, lang) for w in words for lang in LANGS} | {"##s", "##en", "##e"})
 
 
-def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32) -> Path:
-    """A random tiny BERT and a WordPiece tokenizer over :func:`vocabulary`, saved as a HF checkpoint."""
+def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
+    """A random tiny BERT (weights drawn with ``seed``) and a WordPiece tokenizer over :func:`vocabulary`,
+    saved as a HF checkpoint."""
     vocab = {tok: i for i, tok in enumerate(vocabulary())}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.Lowercase()
@@ -39,7 +41,11 @@ def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32) -> Path
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=num_layers, num_attention_heads=2,
                         intermediate_size=hidden * 2, max_position_embeddings=512, pad_token_id=0)
-    BertForMaskedLM(config).save_pretrained(folder)
+    # seeded: unseeded, the weights depended on how much of torch's global RNG the tests before the
+    # fixture had used, so a test's outcome depended on which tests ran first
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        BertForMaskedLM(config).save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
 
@@ -99,9 +105,10 @@ def xnli_groups(n_premises: int, lang: str, seed: int) -> list[tuple[str, str, s
     return rows
 
 
-def write_xnli_parallel(root: Path, n_train: int = 96, n_dev: int = 20, n_test: int = 10) -> Path:
-    """``root/xnli`` (``mnli_train.tsv``, parallel ``dev-{lang}.tsv`` of ``n_dev`` premise groups) and
-    ``root/xnli_test/test-{lang}.tsv`` (labelled, ``n_test`` groups), laid out like ../shared/data."""
+def write_grouped_xnli(root: Path, n_train: int = 96, n_dev: int = 20, n_test: int = 10) -> Path:
+    """``root/xnli`` (``mnli_train.tsv``, parallel ``dev-{lang}.tsv`` of ``n_dev`` premise groups of three rows)
+    and ``root/xnli_test/test-{lang}.tsv`` (labelled, ``n_test`` groups), laid out like ../shared/data.
+    (:func:`write_parallel_xnli` writes parallel dev rows without the premise groups or test files.)"""
     folder = root / "xnli"
     folder.mkdir(parents=True, exist_ok=True)
     (root / "xnli_test").mkdir(exist_ok=True)
@@ -113,6 +120,16 @@ def write_xnli_parallel(root: Path, n_train: int = 96, n_dev: int = 20, n_test: 
                                                                            n_test, 3)):
             path.write_text("".join(f"{p}\t{h}\t{label}\n" for p, h, label in xnli_groups(groups, lang, seed)),
                             encoding="utf-8")
+    return root
+
+
+def write_parallel_xnli(root: Path, n_dev: int = 48) -> Path:
+    """``root/xnli`` as :func:`write_xnli`, but dev sets that are translations row for row (the same pairs in
+    each language's word forms), like XNLI's 15-way parallel dev set. Returns ``root``."""
+    folder = write_xnli(root / "xnli")
+    for lang in LANGS:
+        with open(folder / f"dev-{lang}.tsv", "w", encoding="utf-8") as f:
+            f.writelines(f"{p}\t{h}\t{label}\n" for p, h, label in nli_pairs(n_dev, lang, seed=10))
     return root
 
 

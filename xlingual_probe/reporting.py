@@ -118,13 +118,18 @@ def protocol_caption(select_by: str, which: str = "selected", source_lang: str =
 
 
 def seed_summary_table(run_dirs: list[str], which: str = "selected") -> pd.DataFrame:
-    """Source, target mean, overall and gap (mean ± std over the runs) of finished runs, per method.
+    """Source, target mean, overall and gap (mean ± std over the runs) of complete runs, per method.
 
     ``which`` names the scores (:data:`~xlingual_probe.runs.REPORTED`): by default the selected
-    checkpoint on the reporting halves, never the maximum over the data it was chosen on.
+    checkpoint on the reporting halves, never the maximum over the data it was chosen on. A diverged
+    run counts in ``seeds`` but has no score: a ``diverged`` column says how many there were (present
+    only when there were any).
     """
     summaries = load_runs(run_dirs).summaries
     prefix = summary_columns(which)
     columns = [f"{prefix}{k}" for k in ("source", "target_mean", "overall", "gap")]
     table = mean_std_table(summaries, ["method"], columns)
+    diverged = (summaries["status"] == "diverged").groupby(summaries["method"], sort=False).sum()
+    if diverged.any():
+        table["diverged"] = table["method"].map(diverged).astype(int)
     return table.rename(columns={c: c.removeprefix(prefix) for c in columns})

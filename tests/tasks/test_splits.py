@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.tiny import squad_json, write_xnli_parallel
+from tests.tiny import squad_json, write_grouped_xnli
 from xlingual_probe.tasks import DataOptions, get_task
 from xlingual_probe.tasks._splits import HALVES, half_of, hash_order, premise_group_keys, subsample_rows
 from xlingual_probe.utils.errors import UserError
@@ -15,7 +15,7 @@ from xlingual_probe.utils.errors import UserError
 
 @pytest.fixture(scope="module")
 def xnli_root(tmp_path_factory):
-    return write_xnli_parallel(tmp_path_factory.mktemp("xnli-parallel"), n_dev=40, n_test=8)
+    return write_grouped_xnli(tmp_path_factory.mktemp("xnli-parallel"), n_dev=40, n_test=8)
 
 
 def halves_by_id(data, lang):
@@ -134,7 +134,7 @@ def test_xnli_test_split_from_the_sibling_folder(xnli_root):
     ("p\th1\tcontradiction\np\th2\tcontradiction\n", "every test label is 2: test labels are missing or constant"),
 ])
 def test_stripped_or_constant_test_labels_are_refused(tmp_path, content, message):
-    root = write_xnli_parallel(tmp_path, n_dev=4, n_test=2)
+    root = write_grouped_xnli(tmp_path, n_dev=4, n_test=2)
     (root / "xnli_test" / "test-de.tsv").write_text(content, encoding="utf-8")
     with pytest.raises(UserError, match=message) as refused:
         get_task("xnli").load(DataOptions(data_dir=str(root), test=True))
@@ -145,7 +145,7 @@ def test_stripped_or_constant_test_labels_are_refused(tmp_path, content, message
 
 
 def test_asking_for_a_test_split_a_task_does_not_have(tmp_path):
-    root = write_xnli_parallel(tmp_path, n_dev=4, n_test=2)
+    root = write_grouped_xnli(tmp_path, n_dev=4, n_test=2)
     for path in (root / "xnli_test").iterdir():
         path.unlink()
     assert get_task("xnli").load(DataOptions(data_dir=str(root))).test == {}

@@ -122,7 +122,8 @@ def test_a_run_made_under_another_numerics_version_is_not_reused(tiny_model, tin
     config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, eval_every=2)
     train(config, show_progress=False)
     assert read_json(tmp_path / "run/config.json")["numerics_version"] == NUMERICS_VERSION
-    monkeypatch.setattr("xlingual_probe.training.loop.NUMERICS_VERSION", NUMERICS_VERSION + 1)
+    for module in ("identity", "loop"):  # the key and the config.json the run writes
+        monkeypatch.setattr(f"xlingual_probe.training.{module}.NUMERICS_VERSION", NUMERICS_VERSION + 1)
     with pytest.raises(UserError, match="numerics_version"):
         train(config, resume=True, show_progress=False)
 
@@ -141,9 +142,9 @@ def test_building_the_synthetic_world_does_not_shift_the_run_s_random_numbers(tm
 
 
 def test_test_split_is_scored_and_few_shot_ids_are_written(tiny_model, tmp_path):
-    from tests.tiny import write_xnli_parallel
+    from tests.tiny import write_grouped_xnli
 
-    data = write_xnli_parallel(tmp_path / "data", n_dev=12, n_test=4)  # test-{lang}.tsv in data/xnli_test
+    data = write_grouped_xnli(tmp_path / "data", n_dev=12, n_test=4)  # test-{lang}.tsv in data/xnli_test
     config = tiny_config(tiny_model, data, tmp_path / "run", max_steps=4, eval_every=2, few_shot=2, max_length=32)
     summary = train(config, show_progress=False)
     run = tmp_path / "run"

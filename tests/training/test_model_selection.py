@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tiny import tiny_config, write_xnli_parallel
+from tests.tiny import tiny_config, write_grouped_xnli
 from xlingual_probe.runs import summarise_scores
 from xlingual_probe.training import train
 from xlingual_probe.training.model_selection import SELECT_BY, protocol_record, replaces_selected
@@ -50,7 +50,7 @@ class ScriptedScores:
 
 @pytest.fixture(scope="module")
 def parallel_data(tmp_path_factory):
-    return write_xnli_parallel(tmp_path_factory.mktemp("xnli-parallel"), n_dev=10, n_test=2)
+    return write_grouped_xnli(tmp_path_factory.mktemp("xnli-parallel"), n_dev=10, n_test=2)
 
 
 @pytest.fixture

@@ -49,6 +49,9 @@ def compare_command(
                      ] = "selected",
     alpha: Annotated[float, typer.Option(help="Significance level of the paired t-test vs DF.")] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    allow_incomplete: Annotated[bool, typer.Option(
+        "--allow-incomplete", help="Compare even if some runs have no result (left out; their pairs are lost).")
+    ] = False,
     *,
     train_opts: dict[str, Any],
     policy_opts: dict[str, Any],
@@ -57,7 +60,8 @@ def compare_command(
     values, seeds = resolve_train_options(train_opts, COMPARE_DEFAULTS)
     config = CompareConfig(train=values, out=str(out), seeds=seeds, methods=[methods], sets=policy_opts["sets"],
                            which=which, alpha=alpha, noise_lambda=policy_opts["noise_lambda"],
-                           policy=policy_hyper(policy_opts), policy_iv=policy_opts["policy_iv"])
+                           policy=policy_hyper(policy_opts), policy_iv=policy_opts["policy_iv"],
+                           allow_incomplete=allow_incomplete)
     try:
         result = compare_methods(config, show_progress=not quiet, log=typer.echo)
     except KeyboardInterrupt:

@@ -49,7 +49,9 @@ Examples:
 
 def selected_line(run_dir: Path, summary: dict[str, Any]) -> str:
     """``RUN: selected update N (select-by …), reporting half: source …, target mean …, overall …, gap …;
-    test overall …  (T s)``: the selected checkpoint on data it was not chosen on."""
+    test overall …  (T s)``: the selected checkpoint on data it was not chosen on; a diverged run's reason."""
+    if summary.get("status") == "diverged":
+        return f"{run_dir}: diverged: {summary['reason']}"
     best = summary["best"]
     test = (f"; test overall {best['test']['overall']:.2f}" if best.get("test")
             else f"; {summary['protocol']['test']['scored']}")
@@ -95,6 +97,8 @@ def train_command(
     if len(results) > 1:
         typer.echo(protocol_caption(results[0][1]["select_by"], "selected", values.get("source_lang", "en")))
         typer.echo(seed_summary_table([str(d) for d, _ in results]).to_string(index=False))
+    if any(summary.get("status") == "diverged" for _, summary in results):
+        raise typer.Exit(1)  # recorded in summary.json, but a script must not take it for success
 
 
 train_command.__doc__ = (train_command.__doc__ or "") + EXAMPLES

@@ -19,6 +19,7 @@ from xlingual_probe.models.units import count_layers, parse_layers
 from xlingual_probe.probes.cka_probe import CKAProbeConfig
 from xlingual_probe.runs import BASELINE, RunFiles
 from xlingual_probe.selection import SelectionOptions, paper_selection, select_from_sweep
+from xlingual_probe.training.identity import keyed_run_dir, run_identity
 
 AUTO_EXPERIMENTS = ("reinit", "freeze", "group-freeze", "lr-x10")
 
@@ -66,8 +67,9 @@ def auto_selection(train_values: dict[str, Any], seeds: list[int], out_dir: str 
             continue
         files = RunFiles(job.run_dir)
         if files.is_finished() and not files.cka.is_file():  # a baseline that finished without the probe
-            separate.append(RunJob(job.config.replace(out=str(out_dir / "cka" / f"seed-{job.seed}")),
-                                   label="cka", cka_probe=probe))
+            # the CKA run of an earlier sweep (other data or code) is never reused: a new key, not an error
+            run_dir, _ = keyed_run_dir(out_dir / "cka" / f"seed-{job.seed}", run_identity(job.config))
+            separate.append(RunJob(job.config.replace(out=str(run_dir)), label="cka", cka_probe=probe))
             cka_runs.append(separate[-1].config.out)
         else:
             in_sweep.append(job.seed)

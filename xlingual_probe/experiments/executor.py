@@ -38,6 +38,9 @@ class RunJob:
         extra_config: more keys for the run's ``config.json`` (a sweep job's identity, the weight sets).
         cka_probe: options of the CKA probe (:class:`~xlingual_probe.probes.cka_probe.CKAProbeConfig`
             as a dict) when the run carries it; recorded as ``cka_probe`` in ``config.json``.
+        alignment_probe: options of the alignment probe
+            (:class:`~xlingual_probe.probes.alignment_probe.AlignmentProbeConfig` as a dict) when the
+            run carries it; recorded as ``alignment_probe`` in ``config.json``.
         resume: continue an unfinished run and reuse a finished one (else a non-empty run directory
             is refused).
         overwrite: delete the run directory first.
@@ -47,6 +50,7 @@ class RunJob:
     label: str = ""
     extra_config: dict[str, Any] | None = None
     cka_probe: dict[str, Any] | None = None
+    alignment_probe: dict[str, Any] | None = None
     resume: bool = True
     overwrite: bool = False
 
@@ -78,6 +82,12 @@ class RunJob:
             probe_config = CKAProbeConfig(**self.cka_probe)
             callbacks.insert(0, CKAProbe(probe_config))
             extra["cka_probe"] = probe_config.to_dict()
+        if self.alignment_probe is not None:
+            from xlingual_probe.probes.alignment_probe import AlignmentProbe, AlignmentProbeConfig
+
+            align_config = AlignmentProbeConfig(**self.alignment_probe)
+            callbacks.insert(0, AlignmentProbe(align_config))
+            extra["alignment_probe"] = align_config.to_dict()
         return train(self.config, callbacks=callbacks, resume=self.resume, overwrite=self.overwrite,
                      show_progress=show_progress, extra_config=extra or None)
 
@@ -90,13 +100,20 @@ class Executor(Protocol):
 
 
 def format_result_line(summary: dict[str, Any], which: str = "final") -> str:
-    """``overall 71.20, gap 9.80`` of a run summary's ``final`` (or ``best``) evaluation.
+    """``overall 71.20, gap 9.80`` of a run summary's ``final`` (or ``best``) evaluation; a diverged
+    run says so (with its last evaluation, if any).
 
     >>> format_result_line({"final": {"overall": 71.2, "gap": 9.8}})
     'overall 71.20, gap 9.80'
+    >>> format_result_line({"status": "diverged", "diverged_at": 7, "final": None})
+    'DIVERGED at update 7 (no evaluation before)'
     """
-    record = summary[which]
-    return f"overall {record['overall']:.2f}, gap {format_score(record.get('gap'))}"
+    record = summary.get(which)
+    scores = "no evaluation before" if record is None else \
+        f"overall {record['overall']:.2f}, gap {format_score(record.get('gap'))}"
+    if summary.get("status") == "diverged":
+        return f"DIVERGED at update {summary['diverged_at']} ({scores})"
+    return scores
 
 
 class SequentialExecutor:

@@ -13,10 +13,13 @@ The sweep directory (its reading side, :func:`~xlingual_probe.runs.summarise_swe
     sweep.json     written before any run: ``schema_version``, ``options`` (the SweepConfig without
                    ``train``), ``train`` (the shared training options), ``num_layers``, ``jobs``
                    (experiment, label, unit, component, seed, key, run, freeze, reinit, lr_scale).
-    runs/          one run directory per distinct (config, seed):
-                   ``<label>-seed<k>-<key>`` with key = 8 hex digits of the hash of the
-                   TrainConfig without ``out`` (:func:`config_key`). A re-run with the same options
-                   reuses finished runs and resumes unfinished ones; the baseline is one run per seed.
+    runs/          one run directory per distinct run identity (config with seed, data fingerprint,
+                   numerics version: :mod:`xlingual_probe.training.identity`):
+                   ``<label>-seed<k>-<key>`` with key = :func:`~xlingual_probe.training.identity.identity_key`.
+                   A re-run with the same options and data reuses finished runs and resumes
+                   unfinished ones; after a data or code change that alters numbers the runs get new
+                   keys (the old folders are kept, never reused) and the sweep says why; the baseline
+                   is one run per seed.
     results.csv    one row per finished job (:data:`RESULT_COLUMNS`).
     summary.csv    one row per experiment: seeds, mean / std of best_ (the selected checkpoint) and
                    final_ overall, source, target_mean and gap, all on the reporting halves, and the
@@ -27,8 +30,6 @@ The sweep directory (its reading side, :func:`~xlingual_probe.runs.summarise_swe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -36,14 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
-from xlingual_probe.experiments.catalogue import EXPERIMENTS, build_experiments, parse_experiments
+from xlingual_probe.experiments.catalogue import EXPERIMENTS, Experiment, build_experiments, parse_experiments
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
 from xlingual_probe.reporting import format_signed, format_values, markdown_table, protocol_caption
-from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, summarise_sweep
+from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, differing_keys, summarise_sweep
 from xlingual_probe.training.config import TrainConfig, check_seeds
+from xlingual_probe.training.identity import identity_key, identity_mismatch, run_identity
 from xlingual_probe.training.model_selection import SELECT_BY
+from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
 
@@ -96,6 +100,7 @@ class SweepJob:
     seed: int
     key: str
     config: TrainConfig
+    stale: str | None = None  # why an earlier run of this experiment and seed is not reused (None: none)
 
     @property
     def run_dir(self) -> Path:
@@ -112,28 +117,47 @@ class SweepJob:
         return RunJob(self.config, label=self.label, extra_config={"sweep": self.describe()}, cka_probe=cka_probe)
 
 
-def config_key(config: TrainConfig) -> str:
-    """8 hex digits identifying a run: a hash of its config (seed included, ``out`` excluded).
-
-    >>> a = TrainConfig(model="m", task="xnli", out="a")
-    >>> config_key(a) == config_key(a.replace(out="b")) != config_key(a.replace(seed=1))
-    True
-    """
-    values = {k: v for k, v in config.to_dict().items() if k != "out"}
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
-
-
 def _find_run_dir(runs_dir: Path, seed: int, key: str) -> Path | None:
-    # a run made under another label (another experiment selection) with the same config is reused
+    # a run made under another label (another experiment selection) with the same identity is reused
     found = sorted(runs_dir.glob(f"*-seed{seed}-{key}")) if runs_dir.is_dir() else []
     return found[0] if found else None
+
+
+def _stale_reason(runs_dir: Path, label: str, seed: int, identity: dict[str, Any]) -> str | None:
+    """Why the latest earlier run of ``label`` at ``seed`` (another key) is not this run, or None."""
+    earlier = sorted(runs_dir.glob(f"{label}-seed{seed}-*"), key=lambda p: p.stat().st_mtime) if runs_dir.is_dir() else []
+    for run in reversed(earlier):
+        reasons = identity_mismatch(run, identity)
+        if reasons:
+            return f"{label} seed {seed}: runs anew, not reusing {run.name} ({'; '.join(reasons)})"
+    return None
+
+
+def sweep_configs(config: SweepConfig, num_layers: int) -> list[tuple[Experiment, TrainConfig]]:
+    """Every (experiment, TrainConfig) of the sweep, seed-major, before any data is read (``out`` empty).
+
+    Raises:
+        UserError: an invalid option (layer set, k, training option).
+    """
+    experiments = build_experiments(config.experiments, num_layers, layers=config.layers,
+                                    include_embeddings=config.include_embeddings, bottom_set=config.bottom_set,
+                                    top_set=config.top_set, last_k=config.last_k, lr_factor=config.lr_factor)
+    base = {k: v for k, v in config.train.items() if k not in ("out", "seed")}
+    return [(exp, TrainConfig.from_dict({**base, "seed": seed, "out": "",
+                                         "freeze": list(base.get("freeze") or []) + exp.freeze,
+                                         "reinit": list(base.get("reinit") or []) + exp.reinit,
+                                         "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}))
+            for seed in config.seeds for exp in experiments]
 
 
 def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
     """The jobs of a sweep: the baseline and every experiment, once per seed (seed-major order).
 
-    Each experiment's units are added to the base ``freeze`` / ``reinit`` / ``lr_scale``. Jobs
-    whose configs are identical share one run directory, so the baseline runs once per seed.
+    Each experiment's units are added to the base ``freeze`` / ``reinit`` / ``lr_scale``. A job's
+    key is its run identity (:func:`~xlingual_probe.training.identity.run_identity`: config, data
+    fingerprint, numerics version; the data are loaded and hashed once per data configuration); jobs
+    with the same identity share one run directory, so the baseline runs once per seed. A job whose
+    label and seed have an earlier run under another key says why in ``stale``.
 
     Args:
         config: the sweep.
@@ -143,27 +167,42 @@ def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
         The jobs, each with its final TrainConfig (``out`` = its run directory).
 
     Raises:
-        UserError: an invalid option (layer set, k, training option).
+        UserError: an invalid option (layer set, k, training option) or data that cannot be loaded.
     """
-    experiments = build_experiments(config.experiments, num_layers, layers=config.layers,
-                                    include_embeddings=config.include_embeddings, bottom_set=config.bottom_set,
-                                    top_set=config.top_set, last_k=config.last_k, lr_factor=config.lr_factor)
-    base = {k: v for k, v in config.train.items() if k not in ("out", "seed")}
     runs_dir = Path(config.out) / "runs"
     jobs, dirs = [], {}
-    for seed in config.seeds:
-        for exp in experiments:
-            values = {**base, "seed": seed, "out": "",
-                      "freeze": list(base.get("freeze") or []) + exp.freeze,
-                      "reinit": list(base.get("reinit") or []) + exp.reinit,
-                      "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}
-            train_config = TrainConfig.from_dict(values)
-            key = config_key(train_config)
-            if key not in dirs:
-                dirs[key] = _find_run_dir(runs_dir, seed, key) or runs_dir / f"{exp.label}-seed{seed}-{key}"
-            jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
-                                 train_config.replace(out=str(dirs[key]))))
+    for exp, train_config in sweep_configs(config, num_layers):
+        seed = train_config.seed
+        identity = run_identity(train_config)
+        key = identity_key(identity)
+        stale = None
+        if key not in dirs:
+            dirs[key] = _find_run_dir(runs_dir, seed, key)
+            if dirs[key] is None:
+                dirs[key] = runs_dir / f"{exp.label}-seed{seed}-{key}"
+                stale = _stale_reason(runs_dir, exp.label, seed, identity)
+        jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
+                             train_config.replace(out=str(dirs[key])), stale))
     return jobs
+
+
+def check_same_sweep(config: SweepConfig) -> None:
+    """Refuse a sweep directory that holds a sweep of other training options (another model, data, budget).
+
+    The same training options with other seeds, experiments or layers extend the sweep (finished
+    runs are reused); anything else would mix two sweeps in one table.
+
+    Raises:
+        UserError: ``sweep.json`` exists and its ``train`` options differ from ``config.train``.
+    """
+    path = Path(config.out) / "sweep.json"
+    if not path.is_file():
+        return
+    saved = read_json(path).get("train", {})
+    changed = differing_keys(saved, config.train)
+    if changed:
+        raise UserError(f"{config.out} holds a sweep of {saved.get('model')} on {saved.get('task')} with other "
+                        f"training options ({', '.join(changed)}); use another --out")
 
 
 def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int) -> Path:
@@ -179,7 +218,8 @@ def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int)
 def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per experiment, and the difference of the means to the baseline.
 
-    Columns: experiment, label, unit, component, seeds, then ``{best,final}_{metric}_{mean,std}``
+    Columns: experiment, label, unit, component, seeds, diverged (runs among the seeds without a
+    score: a non-finite loss stopped them), then ``{best,final}_{metric}_{mean,std}``
     for overall, source, target_mean, gap and ``{best,final}_{overall,gap}_delta`` (experiment mean −
     baseline mean; NaN without a finished baseline). Rows keep the order of ``results``.
     """
@@ -189,6 +229,7 @@ def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     for key, group in results.groupby(by, sort=False, dropna=False):
         row: dict[str, Any] = dict(zip(by, key))
         row["seeds"] = len(group)
+        row["diverged"] = int((group["status"] == "diverged").sum()) if "status" in group else 0
         for which in ("final", "best"):
             for metric in METRICS:
                 column = pd.to_numeric(group[f"{which}_{metric}"], errors="coerce")
@@ -210,7 +251,8 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
         n = numbers.loc[label]
         is_base = n["experiment"] == BASELINE
         rows.append({
-            "experiment": label, "seeds": int(n["seeds"]),
+            "experiment": label,
+            "seeds": f"{int(n['seeds'])} ({int(n['diverged'])} diverged)" if n["diverged"] else int(n["seeds"]),
             "overall": format_values(group["final_overall"]),
             "Δ overall": "—" if is_base else format_signed(n["final_overall_delta"]),
             "gap": format_values(group["final_gap"]),
@@ -262,10 +304,17 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
     Returns:
         The results table (one row per job, :data:`~xlingual_probe.runs.RESULT_COLUMNS`); the report
         files are written.
+
+    Raises:
+        UserError: bad options, or ``config.out`` holding a sweep of other training options.
     """
     if num_layers is None:
         num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
+    check_same_sweep(config)
     jobs = plan_sweep(config, num_layers)
+    for job in jobs:
+        if job.stale is not None:
+            tqdm.write(job.stale)
     write_sweep_plan(config, jobs, num_layers)
     probed = set(config.seeds if cka_seeds is None else cka_seeds) if cka_probe is not None else set()
     run_jobs, seen = [], set()

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 
 import datasets
 
+from xlingual_probe.tasks._sources import data_role
 from xlingual_probe.tasks._splits import (
     FEW_SHOT_RULE,
     HALVES,
@@ -37,6 +38,7 @@ from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.registry import Registry
 
 Head = Literal["sequence", "token", "qa"]
+Parallel = Literal["rows", "ids"]
 
 
 @dataclass
@@ -108,6 +110,10 @@ class TaskData:
         test_ids: the example id of every row of ``test``.
         test_note: why no test split is scored although the task may have one (a refused file).
         shots: the ids of the few-shot examples moved into training, per target language.
+        eval_rows: per language, the position of each example of ``eval`` in that language's
+            evaluation split as loaded (before few-shot examples left it and before subsampling): what
+            pairs up the rows of evaluation sets that are translations of each other row for row.
+        split_sizes: per language, the number of examples of its evaluation split as loaded.
     """
 
     train: datasets.Dataset
@@ -122,6 +128,8 @@ class TaskData:
     test_ids: dict[str, list[str]] = field(default_factory=dict)
     test_note: str | None = None
     shots: dict[str, list[str]] = field(default_factory=dict)
+    eval_rows: dict[str, list[int]] = field(default_factory=dict)
+    split_sizes: dict[str, int] = field(default_factory=dict)
 
     def half(self, lang: str, name: str) -> datasets.Dataset:
         """The rows of ``lang``'s evaluation set in half ``name`` (``selection`` or ``reporting``)."""
@@ -146,6 +154,13 @@ class Task(ABC):
     head: ClassVar[Head]
     metric: ClassVar[str]  # name of the primary metric, e.g. "accuracy" or "f1"
     languages: ClassVar[tuple[str, ...]] = ()  # languages the task offers (hub); empty = any
+    # How the evaluation sets of different languages correspond (the alignment probe's parallel sets):
+    # "rows" = row i is the same content in every language (XNLI), "ids" = examples sharing an ``id``
+    # are translations (MLQA, XQuAD), None = not parallel.
+    parallel: ClassVar[Parallel | None] = None
+    # raw fields a sentence can be taken from, (name, column) pairs (the first is the default); a column
+    # of words (token tasks) is joined with spaces
+    text_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def for_model(self, model: str) -> Task:
         """The task as it should be run with ``model`` (a model name or folder); default: itself.
@@ -192,6 +207,23 @@ class Task(ABC):
 
     def num_labels(self, data: TaskData) -> int:
         return len(data.labels) if data.labels else 2
+
+    @staticmethod
+    def truncated_examples(features: datasets.Dataset) -> int:
+        """How many examples lost part of their input to ``max_length`` when encoded for evaluation.
+
+        Reads the evaluation features' ``truncated`` column (nonzero: something of that feature's
+        example was cut), counting each example once (by ``example_id`` when features carry one).
+        What "cut" means is the task's: the pair of a sentence task, the question of a QA task
+        (contexts are windowed, never cut), words of a tagging task (never, after the word-boundary
+        split). A task without the column reports 0.
+        """
+        if "truncated" not in features.column_names:
+            return 0
+        flags = features["truncated"]
+        if "example_id" in features.column_names:
+            return len({example for example, flag in zip(features["example_id"], flags) if flag})
+        return sum(1 for flag in flags if flag)
 
 
 TASKS: Registry[type[Task]] = Registry("task")
@@ -286,6 +318,8 @@ def finish_task_data(train: datasets.Dataset, eval_sets: dict[str, datasets.Data
         test_ids={lang: [test_keys[lang].ids[r] for r in test_rows[lang]] for lang in test_sets},
         test_note=test.note,
         shots=shot_ids,
+        eval_rows=rows,
+        split_sizes={lang: len(ds) for lang, ds in eval_sets.items()},
     )
 
 
@@ -321,7 +355,8 @@ def load_test_sets(langs: list[str], opts: DataOptions, task: str,
     if opts.test is False:
         return LabelledTest()
     try:
-        sets = {lang: ds for lang in langs if (ds := load_one(lang)) is not None}
+        with data_role("test"):  # the run identity's fingerprint tells test files from evaluation files
+            sets = {lang: ds for lang in langs if (ds := load_one(lang)) is not None}
     except UserError as refused:
         if opts.test:
             raise

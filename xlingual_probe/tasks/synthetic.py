@@ -60,6 +60,7 @@ class SyntheticTaskMixin:
     size_fields: ClassVar[tuple[str, str]]  # WorldConfig fields of the default train / eval sizes
     label_list: ClassVar[list[str] | None] = None
     languages: ClassVar[tuple[str, ...]] = tuple(spec.code for spec in DEFAULT_LANGUAGES)  # default world
+    parallel = "rows"  # every language realises the same meanings in the same order
 
     def __init__(self, config: WorldConfig | None = None):
         self.config = config or get_preset("default")
@@ -103,6 +104,7 @@ class SyntheticNLITask(SyntheticTaskMixin, SentenceClassificationTask):
 
     name = "synthetic-nli"
     generate = staticmethod(nli_examples)
+    text_fields = (("premise", "text"), ("hypothesis", "text_pair"))
     size_fields = ("nli_train", "nli_eval")
     label_list = NLI_LABELS
 
