@@ -55,8 +55,7 @@ def select_command(
                                                       "seed of `xprobe probe alignment`; --cka-alpha, --window "
                                                       "and --threshold apply).")] = "sweep",
 ) -> None:
-    """Choose S_I, S_II, V_I, V_II and policy IV from a layer sweep (or from DF runs with the alignment probe);
-    write selection.json and selection.md."""
+    """Choose S_I, S_II, V_I, V_II and policy IV from a sweep or alignment runs; write selection.json/.md."""
     if from_ == "alignment":
         from xlingual_probe.commands.select_alignment import select_alignment
 
