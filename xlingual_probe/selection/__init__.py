@@ -11,8 +11,8 @@ described in :mod:`~xlingual_probe.selection._io`.
 True
 """
 
-from xlingual_probe.selection._cka import find_cka_runs, policy_iv_from_cka
-from xlingual_probe.selection._from_sweep import select_from_sweep
+from xlingual_probe.selection._cka import cka_slope_test, find_cka_runs, policy_iv_from_cka
+from xlingual_probe.selection._from_sweep import select_from_sweep, select_weight_sets
 from xlingual_probe.selection._io import (
     SET_NAMES,
     check_sets,
@@ -23,28 +23,36 @@ from xlingual_probe.selection._io import (
     selection_markdown,
     write_selection,
 )
+from xlingual_probe.selection._paired_stats import holm_adjust, pooled_variance, satterthwaite_df
 from xlingual_probe.selection._rules import (
+    RULES,
+    SCORE_METRICS,
     SelectionOptions,
     experiment_stats,
     format_layers,
     pooled_sigma,
-    select_weight_sets,
     unit_string,
 )
 
 __all__ = [
+    "RULES",
+    "SCORE_METRICS",
     "SET_NAMES",
     "SelectionOptions",
     "check_sets",
+    "cka_slope_test",
     "experiment_stats",
     "find_cka_runs",
     "format_layers",
+    "holm_adjust",
     "load_sweep_results",
     "paper_selection",
     "policy_iv_from_cka",
     "pooled_sigma",
+    "pooled_variance",
     "read_selection",
     "resolve_selection",
+    "satterthwaite_df",
     "select_from_sweep",
     "select_weight_sets",
     "selection_markdown",
