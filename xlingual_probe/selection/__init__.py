@@ -11,7 +11,12 @@ described in :mod:`~xlingual_probe.selection._io`.
 True
 """
 
-from xlingual_probe.selection._cka import cka_slope_test, find_cka_runs, policy_iv_from_cka
+from xlingual_probe.selection._cka import (
+    cka_pooled_fit_test,
+    cka_slope_test,
+    find_cka_runs,
+    policy_iv_from_cka,
+)
 from xlingual_probe.selection._from_sweep import select_from_sweep, select_weight_sets
 from xlingual_probe.selection._io import (
     SET_NAMES,
@@ -33,13 +38,16 @@ from xlingual_probe.selection._rules import (
     pooled_sigma,
     unit_string,
 )
+from xlingual_probe.selection._simulation import SimulatedSweep, simulate_sweep_results
 
 __all__ = [
     "RULES",
     "SCORE_METRICS",
     "SET_NAMES",
     "SelectionOptions",
+    "SimulatedSweep",
     "check_sets",
+    "cka_pooled_fit_test",
     "cka_slope_test",
     "experiment_stats",
     "find_cka_runs",
@@ -56,6 +64,7 @@ __all__ = [
     "select_from_sweep",
     "select_weight_sets",
     "selection_markdown",
+    "simulate_sweep_results",
     "unit_string",
     "write_selection",
 ]

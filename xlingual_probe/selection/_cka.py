@@ -106,10 +106,10 @@ def cka_slope_test(series: Sequence[Sequence[tuple[float, float]]], alpha: float
         ``{"on", "decision", "reason", "slopes", "falls", "seeds", "mean_slope", "mean_fall", "t", "df", "p"}``
         (``t``/``df``/``p`` are ``None`` when fewer than 2 seeds have a slope).
 
-    >>> falling = [[(0, 0.9), (100, 0.8), (200, 0.7)], [(0, 0.8), (100, 0.75), (200, 0.6)]]
+    >>> falling = [[(0, 0.9), (100, 0.8), (200, 0.7)], [(0, 0.8), (100, 0.72), (200, 0.62)]]
     >>> result = cka_slope_test(falling, 0.05, 0.02)
     >>> result["decision"], [round(f, 3) for f in result["falls"]], round(result["p"], 3)
-    ('on', [0.2, 0.2], 0.0)
+    ('on', [0.2, 0.18], 0.017)
     >>> cka_slope_test(falling[:1], 0.05, 0.02)["decision"]
     'off'
     """
@@ -130,8 +130,7 @@ def cka_slope_test(series: Sequence[Sequence[tuple[float, float]]], alpha: float
         result["reason"] = (f"{len(slopes)} seed(s) with a CKA slope in phase 2: the trend cannot be tested across "
                             "seeds (probe points within a run are not independent); run the CKA probe on 2+ seeds")
         return result
-    spread = float(np.std(slopes, ddof=1))
-    if spread == 0:  # identical slopes: the sign decides (scipy's t would be ±inf or NaN)
+    if np.allclose(slopes, slopes[0], rtol=1e-9, atol=0):  # identical slopes: the sign decides (scipy's t would be ±inf or NaN)
         falling = result["mean_slope"] < 0
         t, p = (-math.inf, 0.0) if falling else (math.inf, 1.0)
     else:
@@ -189,29 +188,43 @@ def policy_iv_from_cka(cka_runs: Sequence[str | Path], v1_layers: list[int],
         result["points"] += [{"run": str(run), "step": step, "cka": cka} for step, cka in points]
     if paired:
         result.update(cka_slope_test(series, options.alpha, options.min_cka_effect), min_effect=options.min_cka_effect)
-        if result["seeds"] < 2:
-            result["notes"].append(f"policy IV off: {result['reason']}")
-        return result
-    return _pooled_fit(result, options)
+        testable = result["seeds"] >= 2
+    else:
+        result.update(cka_pooled_fit_test(series, options.cka_alpha))
+        testable = result["slope"] is not None
+    if not testable:
+        result["notes"].append(f"policy IV off: {result['reason']}")
+    return result
 
 
-def _pooled_fit(result: dict[str, Any], options: SelectionOptions) -> dict[str, Any]:
-    """The delta rule's test: one linear fit through the points of every run (module docstring)."""
+def cka_pooled_fit_test(series: Sequence[Sequence[tuple[float, float]]], alpha: float) -> dict[str, Any]:
+    """The delta rule's policy IV test: one linear fit through the phase-2 points of every run.
+
+    Treats every probe point as an independent sample, which they are not (module docstring); kept
+    as the ``delta`` rule's test so that rule gives its former answers.
+
+    Args:
+        series: per run, its phase-2 points (step, CKA).
+        alpha: on iff the slope is negative with two-sided p below this.
+
+    Returns:
+        ``{"on", "decision", "reason", "slope", "intercept", "p", "r"}`` (the fit's fields ``None``
+        with fewer than 3 points or a single step).
+    """
     from scipy import stats
 
-    result.update(slope=None, intercept=None, p=None, r=None)
-    points = result["points"]
-    if len(points) < 3 or len({p["step"] for p in points}) < 2:
-        result.update(decision="off", reason=f"{len(points)} CKA point(s) in phase 2: no trend can be tested")
-        result["notes"].append(f"policy IV off: {result['reason']}")
+    points = [point for run in series for point in run]
+    result: dict[str, Any] = {"on": False, "decision": "off", "slope": None, "intercept": None, "p": None, "r": None}
+    if len(points) < 3 or len({step for step, _ in points}) < 2:
+        result["reason"] = f"{len(points)} CKA point(s) in phase 2: no trend can be tested"
         return result
-    fit = stats.linregress([p["step"] for p in points], [p["cka"] for p in points])
+    fit = stats.linregress([step for step, _ in points], [cka for _, cka in points])
     slope, p_value = float(fit.slope), float(fit.pvalue)
-    on = slope < 0 and p_value < options.cka_alpha
+    on = slope < 0 and p_value < alpha
     result.update(on=on, decision="on" if on else "off", slope=slope, intercept=float(fit.intercept),
                   p=p_value, r=float(fit.rvalue),
                   reason=(f"CKA of V_I falls in phase 2 (slope {slope:.3g} per update, p = {p_value:.3g} < "
-                          f"{options.cka_alpha:g})" if on else
+                          f"{alpha:g})" if on else
                           f"CKA of V_I does not fall beyond noise in phase 2 (slope {slope:.3g} per update, "
-                          f"p = {p_value:.3g}, alpha {options.cka_alpha:g})"))
+                          f"p = {p_value:.3g}, alpha {alpha:g})"))
     return result

@@ -231,8 +231,8 @@ def _margins_text(margins: dict[str, Any]) -> list[str]:
             f"{margins['baseline_seeds']} seed(s).")
     if margins.get("rule", "delta") == "delta":
         sigma = "undefined (one seed)" if margins.get("sigma") is None else f"{margins['sigma']:.3f}"
-        return [f"Rule: delta. {base} Pooled σ = {sigma}; δ = max({margins['margin_sigmas']:g}σ, "
-                f"{margins['min_margin']:g}) = {margins['delta']:.3f} points.", ""]
+        return [(f"Rule: delta. {base} Pooled σ = {sigma}; δ = max({margins['margin_sigmas']:g}σ, "
+                f"{margins['min_margin']:g}) = {margins['delta']:.3f} points."), ""]
     lines = [(f"Rule: paired (per-seed differences to DF, variance pooled per family by a median, one-sided "
               f"t-tests Holm-corrected per family at α = {margins['alpha']:g}). {base} S_I / S_II need a drop / "
               f"gain of at least {margins['min_effect']:g} points; V_I needs the upper {1 - margins['alpha']:.0%} "
@@ -254,8 +254,8 @@ def _policy_iv_lines(cka: dict[str, Any]) -> list[str]:
                   + (f"; t = {cka['t']:.3g}, df = {cka['df']}, p = {cka['p']:.3g}." if cka.get("p") is not None
                      else "."), ""]
     elif cka.get("slope") is not None:
-        lines += [f"Linear fit over {len(cka['points'])} point(s) from {len(cka['runs'])} run(s): slope "
-                  f"{cka['slope']:.4g} per update, p = {cka['p']:.4g}, r = {cka['r']:.3f}.", ""]
+        lines += [(f"Linear fit over {len(cka['points'])} point(s) from {len(cka['runs'])} run(s): slope "
+                  f"{cka['slope']:.4g} per update, p = {cka['p']:.4g}, r = {cka['r']:.3f}."), ""]
     lines += [f"- {how}" for how in (cka.get("phase2") or {}).values()]
     return lines + [""]
 

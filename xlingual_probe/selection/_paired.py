@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,7 @@ from xlingual_probe.selection._paired_stats import (
     PairedTest,
     PooledVariance,
     holm_adjust,
+    p_values,
     paired_test,
     pooled_variance,
 )
@@ -80,6 +82,14 @@ OUTLIER_P = 0.001
 ONE_SEED = ("one seed: the paired rule cannot test (it needs at least 2 seeds shared by DF and the "
             "experiments); every set is empty and policy IV is off. Run the sweep with more seeds, or "
             "use --rule delta (no protection against seed noise) or --sets paper")
+
+
+@lru_cache(maxsize=1024)
+def _outlier_ratio(nu: int, df: float) -> float:
+    """s²/σ̂² above which an experiment's variance is improbable (p < OUTLIER_P) under its family's."""
+    from scipy import stats
+
+    return float(stats.f.isf(OUTLIER_P, nu, df))
 
 
 @dataclass
@@ -122,16 +132,14 @@ class _PairedSelector:
         column = score_column(table, options.metric)
         if "seed" not in table:
             raise UserError("the sweep results have no 'seed' column: the paired rule pairs runs by seed")
+        table = table.assign(score=pd.to_numeric(table[column], errors="coerce")).dropna(subset=["score"])
         scores: dict[tuple[str, str, str, str], dict[int, float]] = {}
-        for row in table.itertuples(index=False):
-            value = pd.to_numeric(getattr(row, column), errors="coerce")
-            if pd.isna(value):
-                continue
-            key = (row.experiment, row.label, row.unit, row.component)
-            seed = int(row.seed)
-            if seed in scores.setdefault(key, {}):
-                raise UserError(f"the sweep results have two rows for {row.label} seed {seed}")
-            scores[key][seed] = float(value)
+        for experiment, label, unit, component, seed, value in zip(
+                table["experiment"], table["label"], table["unit"], table["component"], table["seed"], table["score"]):
+            by_seed = scores.setdefault((experiment, label, unit, component), {})
+            if int(seed) in by_seed:
+                raise UserError(f"the sweep results have two rows for {label} seed {int(seed)}")
+            by_seed[int(seed)] = float(value)
         base = next((s for k, s in scores.items() if k[0] == BASELINE), None)
         if not base:
             raise UserError("the sweep has no finished baseline (DF) run: it is the reference of every rule")
@@ -156,14 +164,12 @@ class _PairedSelector:
         self.tests = {e.label: self._test(e) for e in self.experiments}
 
     def _test(self, exp: _Experiment) -> PairedTest | None:
-        from scipy import stats
-
         pool = self.pools[exp.family]
         if not pool.testable or not len(exp.diffs):
             return None
         n = len(exp.diffs)
         own = float(exp.diffs.var(ddof=1)) if n > 1 else 0.0
-        if own > pool.variance and stats.f.sf(own / pool.variance, n - 1, pool.df) < OUTLIER_P:
+        if own > pool.variance and own / pool.variance > _outlier_ratio(n - 1, pool.df):
             # the pool's median protects the other decisions from this experiment; its own decision
             # must not borrow the family's smaller noise level
             self.notes.append(f"{exp.label}: its differences to DF vary far more than its family's "
@@ -198,8 +204,8 @@ class _PairedSelector:
         """{layer: (test, p, Holm-adjusted p)} of the one-sided tests ``less`` / ``greater`` among ``rows``."""
         tests = {layer: self.test(e) for layer, e in rows.items()}
         tests = {layer: t for layer, t in tests.items() if t is not None}
-        raw = {layer: (t.p_less() if direction == "less" else t.p_greater()) for layer, t in tests.items()}
-        adjusted = dict(zip(raw, holm_adjust(list(raw.values())))) if raw else {}
+        raw = dict(zip(tests, p_values(list(tests.values()), direction)))
+        adjusted = dict(zip(raw, holm_adjust(list(raw.values()))))
         return {layer: (tests[layer], raw[layer], adjusted[layer]) for layer in tests}
 
     def select_s1(self) -> tuple[list[int], list[dict[str, Any]]]:
@@ -360,13 +366,13 @@ class _PairedSelector:
         for family in ("group", "lr-x10", "last-k"):
             members = [e for e in self.experiments if e.family == family]
             tests = [self.test(e) for e in members]
-            raw = [t.p_two_sided() for t in tests if t is not None]
-            adjusted = iter(holm_adjust(raw))
+            raw = p_values([t for t in tests if t is not None], "two-sided")
+            pairs = iter(zip(raw, holm_adjust(raw)))
             for exp, test in zip(members, tests):
                 if test is None:
                     rows.append(_row(exp, None, self.options.alpha, "reference", "cannot test"))
                     continue
-                p, p_holm = test.p_two_sided(), next(adjusted)
+                p, p_holm = next(pairs)
                 rows.append(_row(exp, test, self.options.alpha, "reference",
                                  "differs from DF" if p_holm < self.options.alpha else "no significant difference",
                                  p=p, p_holm=p_holm))

@@ -177,33 +177,48 @@ class PairedTest:
 
     def p_less(self) -> float:
         """One-sided p of "the mean is below 0"."""
-        from scipy import stats
-
-        return float(stats.t.cdf(self.t, self.df))
+        return p_values([self], "less")[0]
 
     def p_greater(self) -> float:
         """One-sided p of "the mean is above 0"."""
-        from scipy import stats
-
-        return float(stats.t.sf(self.t, self.df))
+        return p_values([self], "greater")[0]
 
     def p_two_sided(self) -> float:
-        from scipy import stats
-
-        return float(2 * stats.t.sf(abs(self.t), self.df))
+        return p_values([self], "two-sided")[0]
 
     def interval(self, alpha: float) -> tuple[float, float]:
         """The two-sided (1 − alpha) confidence interval of the mean."""
-        from scipy import stats
-
-        half = float(stats.t.ppf(1 - alpha / 2, self.df)) * self.se
+        half = t_quantile(1 - alpha / 2, self.df) * self.se
         return self.mean - half, self.mean + half
 
     def lower_bound(self, alpha: float) -> float:
         """The one-sided (1 − alpha) lower confidence bound of the mean."""
-        from scipy import stats
+        return self.mean - t_quantile(1 - alpha, self.df) * self.se
 
-        return self.mean - float(stats.t.ppf(1 - alpha, self.df)) * self.se
+
+@lru_cache(maxsize=4096)
+def t_quantile(q: float, df: float) -> float:
+    """The q-quantile of Student's t with ``df`` degrees of freedom (cached: a family shares one df)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(q, df))
+
+
+def p_values(tests: Sequence[PairedTest], alternative: str) -> list[float]:
+    """The p-values of ``tests`` (one vectorised call): ``less``, ``greater`` or ``two-sided``."""
+    from scipy import stats
+
+    if not tests:
+        return []
+    t = np.array([test.t for test in tests])
+    df = np.array([test.df for test in tests])
+    if alternative == "less":
+        p = stats.t.cdf(t, df)
+    elif alternative == "greater":
+        p = stats.t.sf(t, df)
+    else:
+        p = 2 * stats.t.sf(np.abs(t), df)
+    return [float(x) for x in p]
 
 
 def paired_test(differences: Sequence[float], pooled: PooledVariance, own_variance: bool = False) -> PairedTest:

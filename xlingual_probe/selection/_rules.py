@@ -152,17 +152,10 @@ def normalise_results(results: pd.DataFrame) -> pd.DataFrame:
 
 def experiment_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per experiment label: experiment, label, unit, component, n, mean, std (ddof 1), var."""
-    column = score_column(results, metric)
-    rows = []
-    for (experiment, label, unit, component), group in results.groupby(
-            ["experiment", "label", "unit", "component"], sort=False):
-        values = pd.to_numeric(group[column], errors="coerce").dropna()
-        n = len(values)
-        rows.append({"experiment": experiment, "label": label, "unit": unit, "component": component, "n": n,
-                     "mean": values.mean() if n else math.nan,
-                     "std": values.std(ddof=1) if n > 1 else math.nan,
-                     "var": values.var(ddof=1) if n > 1 else math.nan})
-    return pd.DataFrame(rows, columns=["experiment", "label", "unit", "component", "n", "mean", "std", "var"])
+    values = pd.to_numeric(results[score_column(results, metric)], errors="coerce")
+    grouped = results.assign(_score=values).groupby(["experiment", "label", "unit", "component"], sort=False)
+    stats = grouped["_score"].agg(n="count", mean="mean", std="std", var="var").reset_index()
+    return stats[["experiment", "label", "unit", "component", "n", "mean", "std", "var"]]
 
 
 def score_column(results: pd.DataFrame, metric: str) -> str:
