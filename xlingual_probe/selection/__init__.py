@@ -21,6 +21,7 @@ from xlingual_probe.selection._from_sweep import select_from_sweep, select_weigh
 from xlingual_probe.selection._io import (
     SET_NAMES,
     check_sets,
+    inactive_policies,
     load_sweep_results,
     paper_selection,
     read_selection,
@@ -53,6 +54,7 @@ __all__ = [
     "find_cka_runs",
     "format_layers",
     "holm_adjust",
+    "inactive_policies",
     "load_sweep_results",
     "paper_selection",
     "policy_iv_from_cka",

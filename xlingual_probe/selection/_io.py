@@ -292,6 +292,32 @@ def selection_markdown(selection: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def inactive_policies(selection: dict[str, Any]) -> str | None:
+    """A sentence naming the policies that act on nothing with these sets, or None when all can act.
+
+    Policies I and II act on S_I and S_II (phase 1 and 2), policy IV on V_II in phase 2 when on; policy
+    III only keeps V_I at K = 1, so it never changes a multiplier (SPEC "Slow-and-fast fine-tuning").
+
+    >>> inactive_policies({"sets": {"S_I": "0", "S_II": None, "V_I": None, "V_II": None}, "policy_iv": False})
+    'policies II (S_II is empty), IV (off) act on nothing; the policy methods run anyway'
+    >>> inactive_policies(paper_selection(12)) is None
+    True
+    """
+    sets = selection["sets"]
+    idle = [f"{name} ({why})" for name, why in (
+        ("I", "S_I is empty" if not sets.get("S_I") else None),
+        ("II", "S_II is empty" if not sets.get("S_II") else None),
+        ("IV", "off" if not selection.get("policy_iv") else ("V_II is empty" if not sets.get("V_II") else None)),
+    ) if why]
+    if not idle:
+        return None
+    if len(idle) == 3:
+        return ("every policy acts on nothing (" + "; ".join(idle) + "): slow-and-fast, FS and FF equal DF by "
+                "construction; they run anyway")
+    return f"polic{'ies' if len(idle) > 1 else 'y'} {', '.join(idle)} act{'' if len(idle) > 1 else 's'} on nothing; " \
+           "the policy methods run anyway"
+
+
 def write_selection(selection: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ``selection.json`` and ``selection.md`` into ``out_dir``."""
     out_dir = Path(out_dir)
