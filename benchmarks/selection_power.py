@@ -3,7 +3,8 @@
 Run on purpose (not in CI; a few minutes per part on 2 CPU cores), under the shared lock:
 
     flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part sweep
-    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part s1 --reps 1000
+    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part s1 --reps 1000 --seeds 2
+    (and --seeds 3, --seeds 4 with --seed 1, 2: each about 5 minutes)
     flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part v1 --reps 500
     flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part cka --reps 2000
 
@@ -87,9 +88,9 @@ def part_sweep() -> str:
     sigma_all = pooled_sigma(stats)
     sigma_without = pooled_sigma(stats[stats["label"] != "lr-x10-top2"])
     df_sigma = float(stats.loc[stats["label"] == "baseline", "std"].iloc[0])
-    lines = [f"analyses/synthetic-nli (3 seeds, final overall): delta rule's pooled σ = {sigma_all:.2f}, "
+    lines = [(f"analyses/synthetic-nli (3 seeds, final overall): delta rule's pooled σ = {sigma_all:.2f}, "
              f"δ = {max(2 * sigma_all, 0.5):.2f}; without lr-x10-top2 (a diverged seed): σ = {sigma_without:.2f}, "
-             f"δ = {max(2 * sigma_without, 0.5):.2f}; DF alone: σ = {df_sigma:.2f}.", ""]
+             f"δ = {max(2 * sigma_without, 0.5):.2f}; DF alone: σ = {df_sigma:.2f}."), ""]
     for options in (DELTA, PAIRED):
         selection = select_weight_sets(results, LAYERS, options)
         sets = ", ".join(f"{k} = {v or '∅'}" for k, v in selection["sets"].items())
@@ -119,19 +120,19 @@ def _s1_cell(seeds: int, drop: float, diverged: str, reps: int, rng: np.random.G
     return row
 
 
-def part_s1(reps: int, rng: np.random.Generator) -> str:
+def part_s1(reps: int, rng: np.random.Generator, seed_counts: tuple[int, ...] = SEEDS) -> str:
     rows = []
-    for seeds in SEEDS:
+    for seeds in seed_counts:
         for drop, diverged in [(0, "none"), (0, "+div other"), (0, "+div same"), (1, "none"), (2, "none"),
                                (3, "none"), (3, "+div other"), (3, "+div same")]:
             rows.append(_s1_cell(seeds, drop, diverged, reps, rng))
     return _table(rows)
 
 
-def part_v1(reps: int, rng: np.random.Generator) -> str:
+def part_v1(reps: int, rng: np.random.Generator, seed_counts: tuple[int, ...] = SEEDS) -> str:
     rows = []
     effects = {f"reinit-L{layer}": -2.0 for layer in range(10)}
-    for seeds in SEEDS:
+    for seeds in seed_counts:
         for diverged in ("none", "+div other"):
             design = SimulatedSweep(num_layers=LAYERS, seeds=seeds, effects=effects, diverged=DIVERGED[diverged])
             counts = {f"{rule} {what}": 0 for rule in ("paired", "delta")
@@ -179,14 +180,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=("sweep", "s1", "v1", "cka", "all"), default="all")
     parser.add_argument("--reps", type=int, default=500, help="replicates per table cell")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help="the sweep's seed counts to simulate (s1, v1) [2 3 4]")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    parts = {"sweep": lambda: part_sweep(), "s1": lambda: part_s1(args.reps, rng),
-             "v1": lambda: part_v1(args.reps, rng), "cka": lambda: part_cka(args.reps, rng)}
+    counts = tuple(args.seeds)
+    parts = {"sweep": lambda: part_sweep(), "s1": lambda: part_s1(args.reps, rng, counts),
+             "v1": lambda: part_v1(args.reps, rng, counts), "cka": lambda: part_cka(args.reps, rng)}
     for name, part in parts.items():
         if args.part in (name, "all"):
-            print(f"## {name} (reps {args.reps}, seed {args.seed})\n\n{part()}\n", flush=True)
+            print(f"## {name} (reps {args.reps}, seed {args.seed}, seed counts {counts})\n\n{part()}\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -73,5 +73,5 @@ def test_paired_test_against_scipy():
     assert test.p_greater() == pytest.approx(1 - test.p_less())
     assert test.p_two_sided() == pytest.approx(2 * test.p_less())
     low, high = test.interval(0.05)
-    assert high - (-1.5) == pytest.approx(stats.t.ppf(0.975, pooled.df) * se)
+    assert high - (-1.5) == pytest.approx(stats.t.ppf(0.975, pooled.df) * se) == pytest.approx(-1.5 - low)
     assert test.lower_bound(0.05) == pytest.approx(-1.5 - stats.t.ppf(0.95, pooled.df) * se)

@@ -1,11 +1,23 @@
 """Weight-set selection for slow-and-fast fine-tuning: from a layer sweep, a preset, or a file.
 
-``select_from_sweep`` applies SPEC's rules (:mod:`~xlingual_probe.selection._rules`) and the CKA test
-of policy IV (:mod:`~xlingual_probe.selection._cka`) to a finished sweep directory (``--sets auto``,
-which runs the sweep first, is :mod:`xlingual_probe.experiments.auto_selection`). The package reads
-run and sweep directories only: it imports neither the training loop nor the probes. ``paper_selection`` is the paper's preset, ``read_selection`` validates a hand-written
-file, and ``resolve_selection`` turns ``--sets paper|FILE`` into a selection. The file format is
-described in :mod:`~xlingual_probe.selection._io`.
+``select_from_sweep`` (``xprobe select``) applies one of SPEC's rules to a finished sweep directory
+and decides policy IV from the CKA runs (``--sets auto``, which runs the sweep first, is
+:mod:`xlingual_probe.experiments.auto_selection`):
+
+- ``rule="paired"`` (default, :mod:`~xlingual_probe.selection._paired`): per-seed differences to DF,
+  a variance pooled robustly per experiment family (:mod:`~xlingual_probe.selection._paired_stats`),
+  one-sided t-tests Holm-corrected per family, a minimum effect, V_I by evidence of no harm;
+- ``rule="delta"`` (:mod:`~xlingual_probe.selection._rules`): the former margin δ = max(2σ, 0.5)
+  over a σ pooled across every experiment;
+- policy IV (:mod:`~xlingual_probe.selection._cka`): one CKA slope per seed tested across seeds
+  (paired), or one pooled fit (delta).
+
+``SimulatedSweep`` / ``simulate_sweep_results`` draw sweep tables with known effects, from which
+``benchmarks/selection_power.py`` measures both rules' error rates and power. The package reads
+run and sweep directories only: it imports neither the training loop nor the probes.
+``paper_selection`` is the paper's preset, ``read_selection`` validates a hand-written file, and
+``resolve_selection`` turns ``--sets paper|FILE`` into a selection. The file format is described in
+:mod:`~xlingual_probe.selection._io`.
 
 >>> paper_selection(12)["policy_iv"]
 True

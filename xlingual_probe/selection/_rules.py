@@ -1,4 +1,5 @@
-"""SPEC's selection rules: which layers form S_I, S_II, V_I and V_II, from a layer sweep's results.
+"""The margin rule (``rule="delta"``): which layers form S_I, S_II, V_I and V_II, from a layer sweep's
+results; and what both rules share (:class:`SelectionOptions`, unit strings, the results table).
 
 Context:
     Slow-and-fast fine-tuning needs four weight sets. Guo et al. read them off their layer sweep:
@@ -8,8 +9,10 @@ Context:
     to the numbers of a layer sweep (:mod:`xlingual_probe.experiments.sweep`) so the sets of a new model or task are
     chosen the same way, and keeps the evidence behind every decision.
 
-Method (SPEC "Auto-selection of the weight sets"); every number is the mean over seeds of the
-overall performance (``final`` evaluation by default, option ``metric="best"``):
+Method (SPEC "Auto-selection of the weight sets": the former default, kept as an option; the default
+is the paired rule of :mod:`~xlingual_probe.selection._paired`, because δ here is set by the noisiest
+experiment, the seeds' pairing is ignored and V_I is chosen by absence of evidence); every number is
+the mean over seeds of the overall performance (``final`` evaluation by default, option ``metric="best"``):
 
     B      the baseline (DF) mean.
     σ      the pooled standard deviation of the runs: sqrt of the mean of the per-experiment
