@@ -22,7 +22,8 @@ slow-and-fast methods (``train slowfast --sets FILE``, ``compare --sets FILE``):
                     decision, and paired: family, mean_diff (vs DF; components: ffn − attention),
                     ci (two-sided 1 − alpha), p (one-sided in the direction tested; V_I: of "the
                     drop is at least harmless_margin"; components and families: two-sided), p_holm,
-                    bound (V_I: upper 1 − alpha bound of the drop), why; delta: mean, std, delta
+                    bound (V_I: upper 1 − alpha bound of the drop), variance (``pooled``, or ``own``
+                    for an experiment far noisier than its family), why; delta: mean, std, delta
                     (vs baseline); "policy_iv": the CKA test (see ``selection._cka``)
     notes           degenerate cases and choices made for the reader (empty / overlapping sets,
                     one seed, missing experiments, contradictory evidence)
@@ -236,7 +237,7 @@ def _margins_text(margins: dict[str, Any]) -> list[str]:
     lines = [(f"Rule: paired (per-seed differences to DF, variance pooled per family by a median, one-sided "
               f"t-tests Holm-corrected per family at α = {margins['alpha']:g}). {base} S_I / S_II need a drop / "
               f"gain of at least {margins['min_effect']:g} points; V_I needs the upper {1 - margins['alpha']:.0%} "
-              f"bound of the drop below {margins['harmless_margin']:g} points; policy IV needs a mean CKA fall of "
+              f"bound of the drop below {margins['harmless_margin']:g} point(s); policy IV needs a mean CKA fall of "
               f"at least {margins['min_cka_effect']:g}."), "",
              "| family | experiments pooled | ν | df (t reference) | σ̂ of the differences |", "|---|---|---|---|---|"]
     for family, pool in margins.get("families", {}).items():

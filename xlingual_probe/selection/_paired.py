@@ -113,13 +113,19 @@ class _Experiment:
         return format_mean_std(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None)
 
 
+def _points(value: float) -> str:
+    return f"{value:g} point" + ("" if value == 1 else "s")
+
+
 def _row(exp: _Experiment, test: PairedTest | None, alpha: float, decision: str, why: str, *,
          p: float | None = None, p_holm: float | None = None, bound: float | None = None) -> dict[str, Any]:
-    ci = list(test.interval(alpha)) if test else None
+    """One evidence row (the ``selection.json`` schema in :mod:`~xlingual_probe.selection._io`)."""
+    mean = float(exp.diffs.mean()) if len(exp.diffs) else None  # shown even when it cannot be tested
+    variance = None if test is None else ("own" if test.own_variance else "pooled")
     return {"experiment": exp.label, "unit": exp.unit, "component": exp.component, "family": exp.family,
-            "value": exp.value, "n": len(exp.diffs), "mean_diff": test.mean if test else None, "ci": ci,
-            "p": p, "p_holm": p_holm, "bound": bound, "variance": None if test is None else
-            ("own" if test.own_variance else "pooled"), "decision": decision, "why": why}
+            "value": exp.value, "n": len(exp.diffs), "mean_diff": mean,
+            "ci": list(test.interval(alpha)) if test else None, "p": p, "p_holm": p_holm, "bound": bound,
+            "variance": variance, "decision": decision, "why": why}
 
 
 class _PairedSelector:
@@ -275,7 +281,7 @@ class _PairedSelector:
                               "they are not in the contiguous top block, so they are not in V_I")
         if not v1 and reinit and not self.one_seed:
             self.notes.append(f"V_I is empty: {stop}; the top layers' re-initialisation is not shown harmless "
-                              f"(upper {1 - alpha:.0%} bound of the drop below {margin:g} points) — absence of "
+                              f"(upper {1 - alpha:.0%} bound of the drop below {_points(margin)}) — absence of "
                               "evidence of harm is not enough")
         if v1 and len(v1) == self.num_layers:
             self.notes.append("V_I holds every layer: every re-initialisation is shown harmless; check the "
