@@ -215,3 +215,17 @@ def test_bad_tables_are_refused():
         select_weight_sets(table.drop(columns=["seed"]), 12)
     with pytest.raises(Exception, match="baseline"):
         select_weight_sets(table[table["experiment"] != "baseline"], 12)
+
+
+def test_components_come_from_runs_on_the_selected_sets_when_the_sweep_has_them():
+    # S_II = 0-2; the sweep has group-freeze runs on bottom4 (attention better) and on 0-2 (ffn better)
+    effects = {**paper_effects(), "freeze-L3": 0.0, "group-freeze-bottom4-ffn": -2.0}
+    table = draw(effects=effects)
+    extra = table[table["experiment"] == "group-freeze"].copy()
+    extra["unit"] = "0-2"
+    extra["label"] = extra["label"].str.replace("bottom4", "0-2")
+    extra.loc[extra["component"] == "ffn", "final_overall"] += 4.0
+    selection = select_weight_sets(pd.concat([table, extra]), 12)
+    assert selection["sets"]["S_II"] == "0-2:ffn"
+    assert not any(n.startswith("S_II: the group-freeze experiments ran on") for n in selection["notes"])
+    assert select_weight_sets(table, 12)["sets"]["S_II"] == "0-2:attention"  # the bottom4 runs alone

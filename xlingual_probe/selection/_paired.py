@@ -30,10 +30,11 @@ Method (SPEC "Statistics and protocol"); scores are the sweep's ``<metric>_overa
            family-wise error at ``alpha`` without a correction (fixed-sequence testing; Maurer,
            Hothorn & Lehmacher 1995). With noisy evidence V_I is empty.
     components   S_II's: the two-sided paired test of the ``group-freeze`` ffn vs attention runs
-           (same seeds, the group family's pooled variance); V_II's: the same for ``lr-x10``. The
-           significantly better one is chosen; without a significant difference the paper's
-           component (ffn for S_II, attention for V_II) is kept, and the note says so. A note says when
-           the experiments ran on preset layer sets (``bottom4``, ``top2``) rather than the selected ones.
+           (same seeds, the group family's pooled variance); V_II's: the same for ``lr-x10``. The runs
+           on the selected layers are used where the sweep has them, else those on its preset set
+           (``bottom4``, ``top2``), and a note says so. The significantly better component is chosen;
+           without a significant difference the paper's (ffn for S_II, attention for V_II) is kept,
+           and a note says so.
     policy IV   one CKA slope per seed, tested across seeds (:mod:`~xlingual_probe.selection._cka`).
 
 With one seed nothing can be tested: every set is empty (a note says so), which is a valid outcome,
@@ -52,6 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xlingual_probe.models.units import parse_layers
 from xlingual_probe.reporting import format_mean_std
 from xlingual_probe.runs import BASELINE
 from xlingual_probe.selection._paired_stats import (
@@ -328,11 +330,18 @@ class _PairedSelector:
         paper = PAPER_COMPONENTS[name]
         if not layers:
             return None, []
-        by_component = {e.component: e for e in self.experiments if e.experiment == experiment}
-        if not all(c in by_component for c in COMPONENT_NAMES):
+        by_unit: dict[str, dict[str, _Experiment]] = {}
+        for exp in self.experiments:
+            if exp.experiment == experiment:
+                by_unit.setdefault(exp.unit, {})[exp.component] = exp
+        complete = [unit for unit, runs in by_unit.items() if all(c in runs for c in COMPONENT_NAMES)]
+        if not complete:
             self.notes.append(f"missing experiments: no {experiment} attention/ffn runs; {name} uses the paper's "
                               f"component ({paper})")
             return paper, []
+        # the runs on the selected layers where the sweep has them, else its (first) preset set
+        unit = next((u for u in complete if parse_layers(u, self.num_layers) == sorted(layers)), complete[0])
+        by_component = by_unit[unit]
         att, ffn = (by_component[c] for c in COMPONENT_NAMES)
         self.note_preset(name, experiment, by_component, layers)
         seeds = sorted(set(att.scores) & set(ffn.scores))
