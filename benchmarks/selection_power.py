@@ -49,12 +49,9 @@ from xlingual_probe.selection import (
     SimulatedSweep,
     cka_pooled_fit_test,
     cka_slope_test,
-    experiment_stats,
-    pooled_sigma,
     select_weight_sets,
     simulate_sweep_results,
 )
-from xlingual_probe.selection._rules import normalise_results
 
 LAYERS = 12
 SEEDS = (2, 3, 4)
@@ -84,13 +81,11 @@ def _table(rows: list[dict]) -> str:
 
 def part_sweep() -> str:
     results = pd.read_csv(SWEEP, dtype={"unit": str, "component": str})
-    stats = experiment_stats(normalise_results(results), "final")
-    sigma_all = pooled_sigma(stats)
-    sigma_without = pooled_sigma(stats[stats["label"] != "lr-x10-top2"])
-    df_sigma = float(stats.loc[stats["label"] == "baseline", "std"].iloc[0])
-    lines = [(f"analyses/synthetic-nli (3 seeds, final overall): delta rule's pooled σ = {sigma_all:.2f}, "
-             f"δ = {max(2 * sigma_all, 0.5):.2f}; without lr-x10-top2 (a diverged seed): σ = {sigma_without:.2f}, "
-             f"δ = {max(2 * sigma_without, 0.5):.2f}; DF alone: σ = {df_sigma:.2f}."), ""]
+    margins = select_weight_sets(results, LAYERS, DELTA)["margins"]
+    without = select_weight_sets(results[results["label"] != "lr-x10-top2"], LAYERS, DELTA)["margins"]
+    lines = [(f"analyses/synthetic-nli (3 seeds, final overall): delta rule's pooled σ = {margins['sigma']:.2f}, "
+              f"δ = {margins['delta']:.2f}; without lr-x10-top2 (a diverged seed): σ = {without['sigma']:.2f}, "
+              f"δ = {without['delta']:.2f}; DF alone: σ = {margins['baseline_std']:.2f}."), ""]
     for options in (DELTA, PAIRED):
         selection = select_weight_sets(results, LAYERS, options)
         sets = ", ".join(f"{k} = {v or '∅'}" for k, v in selection["sets"].items())
