@@ -1,12 +1,15 @@
 """Error rates and power of the selection rules (``paired``, the default, vs ``delta``), by simulation.
 
-Run on purpose (not in CI; a few minutes per part on 2 CPU cores), under the shared lock:
+Run on purpose (not in CI), under the shared lock; one replicate of ``s1``/``v1`` runs both rules
+on one simulated sweep. The table in ``benchmarks/README.md`` was measured with
 
+    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part s1 --reps 80
+    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part v1 --reps 100
+    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part cka --reps 500
     flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part sweep
-    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part s1 --reps 1000 --seeds 2
-    (and --seeds 3, --seeds 4 with --seed 1, 2: each about 5 minutes)
-    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part v1 --reps 500
-    flock /tmp/xprobe-heavy.lock .venv/bin/python benchmarks/selection_power.py --part cka --reps 2000
+
+and at full precision (Monte-Carlo SE 0.007 at p = 0.05) with ``--reps 1000`` for ``s1`` (one call
+per seed count, ``--seeds 2`` etc.), ``--reps 500`` for ``v1`` and ``--reps 2000`` for ``cka``.
 
 Every table is seeded (``--seed``, default 0) and printed as Markdown; ``benchmarks/README.md`` holds
 the measured one. Parts:
