@@ -128,11 +128,10 @@ def phase_losses(frame: pd.DataFrame, measure: str = "retrieval", window: int = 
 
 def _final_scores(run: str) -> tuple[dict[str, float], str] | None:
     files = RunFiles(run)
-    if files.is_finished():
-        record = read_json(files.summary)["final"]
-    elif files.metrics.is_file() and (records := read_jsonl(files.metrics)):
+    record = read_json(files.summary).get("final") if files.is_finished() else None  # None: a no-train map
+    if record is None and files.metrics.is_file() and (records := read_jsonl(files.metrics)):
         record = records[-1]
-    else:
+    if record is None:
         return None
     return record["metrics"], read_json(files.config)["config"]["source_lang"]
 

@@ -23,7 +23,9 @@ def test_there_is_a_recipe_per_paper_figure_and_table():
     readme = (ANALYSES / "README.md").read_text(encoding="utf-8")
     for path in RECIPES:
         assert path.relative_to(ANALYSES).as_posix() in readme or path.name == "recipe.yaml", path
-    assert not list(ANALYSES.rglob("run.sh"))  # the shell analyses moved to recipes
+    # the shell analyses moved to recipes; the alignment analysis stays a script until recipes have an
+    # alignment step (its stages run `xprobe probe alignment` and analyses/alignment/summarise.py)
+    assert [p.relative_to(ANALYSES).as_posix() for p in ANALYSES.rglob("run.sh")] == ["alignment/run.sh"]
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.relative_to(ANALYSES).as_posix())
