@@ -5,7 +5,7 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
 
     config.json        written first. Keys: ``schema_version``, ``numerics_version`` (see
                        :data:`NUMERICS_VERSION`), ``config`` (the resolved TrainConfig), ``seed``, ``versions`` (python and package versions), ``git`` (commit, dirty),
-                       ``device`` (type, number of processes), ``data`` (metric, languages,
+                       ``device`` (type, number of processes, CPU threads), ``data`` (metric, languages,
                        train_examples, train_features, max_length, eval_examples per language),
                        ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
                        frozen_parameters, model_family, num_layers); extra keys when present:
@@ -21,10 +21,13 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
     param_groups.csv   columns ``group``, ``parameter``: the optimizer group (weight set, ``/no_decay``
                        for its undecayed part) of every trainable parameter; ``group_lr`` in
                        steps.jsonl gives each group's rate.
-    summary.json       written last (its presence means the run finished): ``best`` and ``final``
+    summary.json       written last (its presence means the run ended): ``status`` (:data:`RUN_STATUSES`;
+                       absent = ``finished``), and for a finished run ``best`` and ``final``
                        (evaluation records as in metrics.jsonl), ``select_by``, ``wall_seconds``,
                        ``train_seconds``, ``eval_seconds``, ``method``, ``seed``, ``steps``; policy
-                       runs add ``phase2_updates`` (updates spent in phase 2).
+                       runs add ``phase2_updates`` (updates spent in phase 2). A run that raised
+                       has ``status: error``, ``error`` (the last error line), ``traceback`` and ``key``
+                       (the run identity it was made for); executors do not retry it unless asked to.
     checkpoints/last/  resumable state (Accelerate state: model safetensors, optimizer, RNG;
                        ``trainer_state.json``); present while a run can be resumed.
     checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
@@ -40,7 +43,11 @@ A layer sweep (``xprobe probe layers``) writes a sweep directory::
                        label, unit, component, seed, key, run, freeze, reinit, lr_scale).
     runs/              one run directory per distinct (config, seed): ``<label>-seed<k>-<key>``.
     results.csv        one row per finished job (:data:`RESULT_COLUMNS`), see :func:`summarise_sweep`.
-    summary.csv, summary.md, layers.png   the sweep's tables and figure.
+    summary.csv, summary.md, layers.png   the sweep's tables and figure (from the finished runs;
+                       summary.md lists the runs that are missing).
+    status.txt         while and after the runs execute: done / running / pending / failed runs with
+                       their keys, and each failed run's last error line.
+    logs/              executor logs (worker output, Slurm job logs), when the executor writes any.
 
 >>> RunFiles("runs/x").metrics.name
 'metrics.jsonl'
@@ -73,6 +80,9 @@ SCHEMA_VERSION = 1
 # the key existed count as version 1).
 NUMERICS_VERSION = 1
 SWEEP_SCHEMA_VERSION = 1
+# ``summary.json``'s ``status``: the run ended normally / stopped on a non-finite loss / raised an exception
+FINISHED, DIVERGED, ERROR = "finished", "diverged", "error"
+RUN_STATUSES = (FINISHED, DIVERGED, ERROR)
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
 METRICS = ("overall", "source", "target_mean", "gap")
 RESULT_COLUMNS = (["experiment", "label", "unit", "component", "seed", "run"]
@@ -153,7 +163,12 @@ class RunFiles:
         return self.root / "checkpoints" / "best"
 
     def is_finished(self) -> bool:
+        """The run ended: ``summary.json`` exists (whatever its :meth:`status`)."""
         return self.summary.is_file()
+
+    def status(self) -> str | None:
+        """``summary.json``'s ``status`` (``finished`` when the key is absent); ``None`` without a summary."""
+        return read_json(self.summary).get("status", FINISHED) if self.is_finished() else None
 
 
 class RunWriter:
@@ -281,7 +296,7 @@ def load_runs(paths: str | Path | Iterable[str | Path]) -> Runs:
                 common = {k: rec.get(k) for k in ("step", "loss", "source", "target_mean", "overall", "gap")}
                 for lang, value in rec["metrics"].items():
                     metrics.append({"run": str(run), **common, "lang": lang, "value": value})
-        if files.summary.is_file():
+        if files.status() == FINISHED:
             summary = read_json(files.summary)
             row = {"run": str(run), "method": summary.get("method"), "seed": summary.get("seed"),
                    "wall_seconds": summary.get("wall_seconds")}
@@ -297,7 +312,8 @@ def load_runs(paths: str | Path | Iterable[str | Path]) -> Runs:
 def summarise_sweep(sweep_dir: str | Path) -> pd.DataFrame:
     """One row per finished job of ``sweep.json`` (:data:`RESULT_COLUMNS`; ``run`` relative to the sweep).
 
-    Unfinished jobs are left out, so the table can be read while (or after) a sweep is interrupted.
+    Jobs whose run has not finished (not started, running, interrupted, diverged, error) are left out,
+    so the table can be read while (or after) a sweep runs or is interrupted.
 
     Raises:
         UserError: ``sweep_dir`` has no ``sweep.json``.
@@ -308,7 +324,7 @@ def summarise_sweep(sweep_dir: str | Path) -> pd.DataFrame:
     rows = []
     for job in read_json(sweep_dir / "sweep.json")["jobs"]:
         files = RunFiles(sweep_dir / job["run"])
-        if not files.is_finished():
+        if files.status() != FINISHED:
             continue
         summary = read_json(files.summary)
         row = {k: job[k] for k in ("experiment", "label", "unit", "component", "seed", "run")}

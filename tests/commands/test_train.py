@@ -65,3 +65,18 @@ def test_existing_output_needs_resume_or_overwrite(tiny_model, tiny_data, tmp_pa
     assert again.exit_code != 0 and "pass --resume" in str(again.exception)
     resumed = CliRunner().invoke(app, [*args, "--resume"])
     assert resumed.exit_code == 0 and "reused" in resumed.output
+
+
+def test_train_two_seeds_in_two_worker_processes(tiny_model, tiny_data, tmp_path):
+    from xlingual_probe.experiments.processes import usable_cores
+
+    out = tmp_path / "df"
+    args = tiny_args(tiny_model, tiny_data, out, "direct", "--seed", "1", "--seed", "2", "--executor", "processes",
+                     "--workers", "2")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": best at update") == 2 and "± " in result.output
+    assert "done 2   running 0   pending 0   failed 0" in (out / "status.txt").read_text()
+    for seed in (1, 2):  # each worker got half of the cores, recorded in the run's config
+        info = read_json(out / f"seed-{seed}" / "config.json")
+        assert info["config"]["threads"] == info["device"]["threads"] == max(1, usable_cores() // 2)

@@ -9,8 +9,8 @@ import typer
 from typer.testing import CliRunner
 
 from xlingual_probe.commands.probe_layers import probe_layers_command
-from xlingual_probe.experiments.executor import SequentialExecutor
-from xlingual_probe.experiments.sweep import SweepConfig, config_key, plan_sweep, run_sweep
+from xlingual_probe.experiments.executor import SequentialExecutor, run_key
+from xlingual_probe.experiments.sweep import SweepConfig, plan_sweep, run_sweep
 from xlingual_probe.runs import RESULT_COLUMNS
 from xlingual_probe.training import Callback
 from xlingual_probe.utils import UserError, read_json, read_jsonl
@@ -44,7 +44,7 @@ def test_plan_sweep_units_and_keys(tmp_path):
     assert jobs1["lr-x10-top1"].config.lr_scale == {"top1": 10.0}
     # run directories: runs/<label>-seed<k>-<hash of the config without out>, stable across plans
     job = jobs1["reinit-L2"]
-    assert job.run_dir == tmp_path / "runs" / f"reinit-L2-seed1-{config_key(job.config)}"
+    assert job.run_dir == tmp_path / "runs" / f"reinit-L2-seed1-{run_key(job.config)}"
     assert [j.run_dir for j in plan_sweep(config, 4)] == [j.run_dir for j in jobs]
     # fine-tuning the last 4 of 4 layers = freezing the embeddings: one run, shared
     assert jobs1["last-4"].run_dir == jobs1["freeze-embeddings"].run_dir

@@ -18,9 +18,11 @@ import typer
 from xlingual_probe.commands.options import (
     policy_hyper,
     resolve_train_options,
+    with_executor_options,
     with_policy_options,
     with_train_options,
 )
+from xlingual_probe.experiments.executors import make_executor
 from xlingual_probe.experiments.methods import (
     METHODS,
     method_values,
@@ -56,6 +58,7 @@ def best_line(run_dir: Path, summary: dict[str, Any]) -> str:
 
 @with_train_options
 @with_policy_options
+@with_executor_options
 def train_command(
     method: Annotated[str, typer.Argument(help=f"Fine-tuning method: {', '.join(METHODS)}.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (one per seed below it if several).")],
@@ -67,29 +70,32 @@ def train_command(
     *,
     train_opts: dict[str, Any],
     policy_opts: dict[str, Any],
+    executor_opts: dict[str, Any],
 ) -> None:
     """Fine-tune on the source language; evaluate every language every --eval-every updates."""
     split_method(method)
     if swap:
         method = f"{method}:{swap}"
     values, seeds = resolve_train_options(train_opts)
+    executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
     selection = None
     hyper = policy_hyper(policy_opts)
     if needs_sets([method]):
         # beside the run directories, not inside them (a run directory must start empty)
         selection = resolve_sets(policy_opts["sets"], values, seeds, out.parent / f"{out.name}-selection",
-                                 show_progress=not quiet)
+                                 executor=executor, show_progress=not quiet)
     elif hyper:
         raise UserError(f"slow-and-fast options apply to slow, fast and slowfast, not to {method!r}")
     values.update(method_values(method, selection, noise_lambda=policy_opts["noise_lambda"], policy=hyper,
                                 policy_iv=policy_opts["policy_iv"]))
-    results = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, show_progress=not quiet,
-                        extra_config={"selection": selection_record(selection)} if selection else None,
-                        log=typer.echo)
-    for run_dir, summary in results:
-        typer.echo(best_line(run_dir, summary))
-    if len(results) > 1:
-        typer.echo(seed_summary_table([str(d) for d, _ in results]).to_string(index=False))
+    outcomes = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, executor=executor,
+                         extra_config={"selection": selection_record(selection)} if selection else None)
+    finished = [o for o in outcomes if o.finished]
+    for outcome in finished:
+        typer.echo(best_line(outcome.job.run_dir, outcome.summary))
+    if len(finished) > 1:
+        typer.echo(seed_summary_table([str(o.job.run_dir) for o in finished]).to_string(index=False))
+    executor.raise_for_failures()
 
 
 train_command.__doc__ = (train_command.__doc__ or "") + EXAMPLES

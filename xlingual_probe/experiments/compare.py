@@ -30,7 +30,8 @@ Method:
 
 Outputs in ``OUT``: ``compare.json`` (the options and run directories), ``comparison.csv`` (per
 method: seeds, mean and std of source, target_mean, overall, gap; overall_diff, t, p, significant),
-``comparison_languages.csv`` (method, lang, seeds, mean, std) and ``comparison.md`` (both tables).
+``comparison_languages.csv`` (method, lang, seeds, mean, std), ``comparison.md`` (both tables, and the
+runs that did not finish, which every table leaves out) and ``status.txt`` (the executor's progress view).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from xlingual_probe.experiments.methods import (
     selection_record,
 )
 from xlingual_probe.reporting import format_mean_std, markdown_table
-from xlingual_probe.runs import RunFiles
+from xlingual_probe.runs import FINISHED, RunFiles
 from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
@@ -150,15 +151,19 @@ def method_dir(method: str) -> str:
 
 def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-seed scores of finished runs: (method, seed, source, target_mean, overall, gap), and
-    per-language scores in long form (method, seed, lang, value)."""
+    per-language scores in long form (method, seed, lang, value); runs without a finished summary are
+    left out."""
     scores, languages = [], []
     for method, runs in run_dirs.items():
         for seed, run in runs:
+            if RunFiles(run).status() != FINISHED:
+                continue
             record = read_json(RunFiles(run).summary)[which]
             scores.append({"method": method, "seed": seed, **{k: record.get(k) for k in SCORES}})
             languages += [{"method": method, "seed": seed, "lang": lang, "value": value}
                           for lang, value in record["metrics"].items()]
-    return pd.DataFrame(scores), pd.DataFrame(languages)
+    return (pd.DataFrame(scores, columns=["method", "seed", *SCORES]),
+            pd.DataFrame(languages, columns=["method", "seed", "lang", "value"]))
 
 
 def paired_tests(scores: pd.DataFrame, reference: str = REFERENCE, alpha: float = 0.05,
@@ -246,10 +251,14 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
                     show_progress: bool = False, log=None) -> ComparisonResult:
     """Run every method × seed (reusing finished runs), then write and return the comparison tables.
 
+    A failed run does not stop the others: the tables are built from the finished runs,
+    ``comparison.md`` names the missing ones, and the failures stay in ``executor.failures``.
+
     Args:
         config: the comparison.
         num_layers: the model's layer count (default: read from its config; needed for the sets).
-        executor: how the runs are carried out (default: one after the other in this process).
+        executor: how the runs are carried out (default: one after the other in this process); its CPU
+            thread count per run is written into the runs' configs.
         show_progress: progress bars.
         log: where one line per finished run goes (default: ``tqdm.write``).
 
@@ -261,15 +270,16 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
     """
     out = Path(config.out)
     executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
+    train = executor.run_values(config.train)
     selection = None
     if needs_sets(config.methods):
-        selection = resolve_sets(config.sets, config.train, config.seeds, out / "auto", num_layers=num_layers,
+        selection = resolve_sets(config.sets, train, config.seeds, out / "auto", num_layers=num_layers,
                                  executor=executor, show_progress=show_progress)
     if selection is not None:
         atomic_write_json(out / "selection.json", selection)
     jobs = []
     for method in config.methods:
-        values = {**config.train, **method_values(method, selection, noise_lambda=config.noise_lambda,
+        values = {**train, **method_values(method, selection, noise_lambda=config.noise_lambda,
                                                   policy=config.policy, policy_iv=config.policy_iv)}
         extra = None if values["slowfast"] is None else {"selection": selection_record(selection)}
         for seed in config.seeds:
@@ -278,10 +288,10 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
                                label=method, extra_config=extra))
     atomic_write_json(out / "compare.json", {
         "schema_version": 1, "options": {k: v for k, v in asdict(config).items() if k != "train"},
-        "train": config.train,
+        "train": train,
         "selection": selection_record(selection),
         "runs": {m: [str(out / method_dir(m) / f"seed-{s}") for s in config.seeds] for m in config.methods}})
-    executor.run(jobs)
+    outcomes = executor.run(jobs, status_dir=out)
     run_dirs: dict[str, list[tuple[int, Path]]] = {}
     for job in jobs:
         run_dirs.setdefault(job.label, []).append((job.seed, job.run_dir))
@@ -291,8 +301,10 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
     sets = "" if selection is None else (f" Weight sets ({selection['source']}): " + ", ".join(
         f"{k} = {v or '(empty)'}" for k, v in selection["sets"].items())
         + f"; policy IV {_policy_iv_text(selection, config.policy_iv)}.")
+    missing = [f"{o.job.label} seed {o.job.seed} ({o.status})" for o in outcomes if not o.finished]
+    missing_text = (f" Missing (not finished, left out of every table): {', '.join(missing)}." if missing else "")
     header = (f"# Method comparison: {model} on {task}\n\n{config.which.capitalize()} evaluation, mean ± std over "
-              f"seeds {config.seeds}; few-shot {config.train.get('few_shot', 0)}.{sets}")
+              f"seeds {config.seeds}; few-shot {config.train.get('few_shot', 0)}.{sets}{missing_text}")
     paths = {"csv": out / "comparison.csv", "languages": out / "comparison_languages.csv", "md": out / "comparison.md"}
     atomic_write_text(paths["csv"], table.to_csv(index=False))
     atomic_write_text(paths["languages"], lang_table.to_csv(index=False))

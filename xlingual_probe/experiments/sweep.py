@@ -14,33 +14,33 @@ The sweep directory (its reading side, :func:`~xlingual_probe.runs.summarise_swe
                    ``train``), ``train`` (the shared training options), ``num_layers``, ``jobs``
                    (experiment, label, unit, component, seed, key, run, freeze, reinit, lr_scale).
     runs/          one run directory per distinct (config, seed):
-                   ``<label>-seed<k>-<key>`` with key = 8 hex digits of the hash of the
-                   TrainConfig without ``out`` (:func:`config_key`). A re-run with the same options
+                   ``<label>-seed<k>-<key>`` with key = the run's identity
+                   (:func:`~xlingual_probe.experiments.executor.run_key`). A re-run with the same options
                    reuses finished runs and resumes unfinished ones; the baseline is one run per seed.
     results.csv    one row per finished job (:data:`RESULT_COLUMNS`).
     summary.csv    one row per experiment: seeds, mean / std of best_ and final_ overall, source,
                    target_mean and gap, and the difference of the means to the baseline (``*_delta``).
-    summary.md     the same as a table of ``mean ± std`` next to the baseline.
+    summary.md     the same as a table of ``mean ± std`` next to the baseline, and the jobs whose run
+                   has not finished (failed, interrupted or not run), which the tables leave out.
     layers.png     overall vs layer for reinit and freeze, baseline dotted (when either ran).
+    status.txt     the executor's view of the runs while they execute (done / running / pending / failed).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from xlingual_probe.experiments.catalogue import EXPERIMENTS, build_experiments, parse_experiments
-from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
+from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor, run_key
 from xlingual_probe.models.units import count_layers
 from xlingual_probe.reporting import format_signed, format_values, markdown_table
-from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, summarise_sweep
+from xlingual_probe.runs import BASELINE, FINISHED, METRICS, SWEEP_SCHEMA_VERSION, RunFiles, summarise_sweep
 from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -110,17 +110,6 @@ class SweepJob:
         return RunJob(self.config, label=self.label, extra_config={"sweep": self.describe()}, cka_probe=cka_probe)
 
 
-def config_key(config: TrainConfig) -> str:
-    """8 hex digits identifying a run: a hash of its config (seed included, ``out`` excluded).
-
-    >>> a = TrainConfig(model="m", task="xnli", out="a")
-    >>> config_key(a) == config_key(a.replace(out="b")) != config_key(a.replace(seed=1))
-    True
-    """
-    values = {k: v for k, v in config.to_dict().items() if k != "out"}
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
-
-
 def _find_run_dir(runs_dir: Path, seed: int, key: str) -> Path | None:
     # a run made under another label (another experiment selection) with the same config is reused
     found = sorted(runs_dir.glob(f"*-seed{seed}-{key}")) if runs_dir.is_dir() else []
@@ -156,7 +145,7 @@ def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
                       "reinit": list(base.get("reinit") or []) + exp.reinit,
                       "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}
             train_config = TrainConfig.from_dict(values)
-            key = config_key(train_config)
+            key = run_key(train_config)
             if key not in dirs:
                 dirs[key] = _find_run_dir(runs_dir, seed, key) or runs_dir / f"{exp.label}-seed{seed}-{key}"
             jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
@@ -218,8 +207,21 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def missing_runs(sweep_dir: str | Path) -> list[str]:
+    """The jobs of ``sweep.json`` whose run has not finished: ``label seed k (status)``, where status
+    is the summary's (``error``, ``diverged``) or ``not finished`` (not run, running or interrupted)."""
+    sweep_dir = Path(sweep_dir)
+    missing = []
+    for job in read_json(sweep_dir / "sweep.json")["jobs"]:
+        status = RunFiles(sweep_dir / job["run"]).status()
+        if status != FINISHED:
+            missing.append(f"{job['label']} seed {job['seed']} ({status or 'not finished'})")
+    return missing
+
+
 def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``layers.png`` from the finished runs."""
+    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``layers.png`` from the finished runs
+    (``summary.md`` names the jobs left out)."""
     from xlingual_probe.plots.sweep import save_layer_sweep_plot
 
     sweep_dir = Path(sweep_dir)
@@ -231,7 +233,10 @@ def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
     header = (f"# Layer sweep: {sweep['train'].get('model')} on {sweep['train'].get('task')}\n\n"
               f"Final evaluation, mean ± std over seeds {sweep['options']['seeds']}; Δ = experiment mean − "
               f"baseline (DF) mean. Best = best evaluation (select by {sweep['train'].get('select_by', 'overall')}).\n\n")
-    atomic_write_text(paths["summary.md"], header + markdown_table(format_sweep_summary(results)) + "\n")
+    missing = missing_runs(sweep_dir)
+    footer = (f"\nMissing from the tables: {len(missing)} of {len(sweep['jobs'])} jobs have no finished run: "
+              + ", ".join(missing) + ".\n") if missing else ""
+    atomic_write_text(paths["summary.md"], header + markdown_table(format_sweep_summary(results)) + "\n" + footer)
     plot = save_layer_sweep_plot(sweep_dir, results)
     if plot is not None:
         paths["layers.png"] = plot
@@ -244,20 +249,25 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
     """Plan, run (or finish) and summarise a layer sweep in ``config.out``.
 
     Safe to repeat: finished runs are reused and unfinished ones resumed, so after Ctrl-C (which
-    propagates as ``KeyboardInterrupt``) the same call completes the sweep.
+    propagates as ``KeyboardInterrupt``), a crash or a pre-emption the same call completes the sweep.
+    A failed run does not stop the others; the tables are written from the finished runs and the
+    failures stay in ``executor.failures`` (the command reports them).
 
     Args:
         config: the sweep.
-        executor: how the jobs run (default: :class:`SequentialExecutor`).
+        executor: how the jobs run (default: :class:`SequentialExecutor`); its CPU thread count per
+            run is written into the runs' configs (:meth:`~xlingual_probe.experiments.executor.Executor.run_values`).
         num_layers: the model's layer count (default: read from the model's config).
         show_progress: progress bars.
         cka_probe: CKA probe options (a dict of :class:`~xlingual_probe.probes.cka_probe.CKAProbeConfig`)
             for the baseline (DF) runs of ``cka_seeds`` (default: every seed); ``None`` = no probe.
 
     Returns:
-        The results table (one row per job, :data:`~xlingual_probe.runs.RESULT_COLUMNS`); the report
-        files are written.
+        The results table of the finished runs (:data:`~xlingual_probe.runs.RESULT_COLUMNS`); the
+        report files are written.
     """
+    executor = executor or SequentialExecutor(show_progress=show_progress)
+    config = replace(config, train=executor.run_values(config.train))
     if num_layers is None:
         num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
     jobs = plan_sweep(config, num_layers)
@@ -270,7 +280,6 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
         seen.add(job.key)
         with_cka = job.experiment == BASELINE and job.seed in probed
         run_jobs.append(job.run_job(cka_probe if with_cka else None))
-    executor = executor or SequentialExecutor(show_progress=show_progress)
-    executor.run(run_jobs)
+    executor.run(run_jobs, status_dir=config.out)
     write_sweep_reports(config.out)
     return summarise_sweep(config.out)

@@ -57,6 +57,12 @@ class TrainConfig:
             phase_mode, policies, swap), see :mod:`xlingual_probe.training.slowfast`; ``None`` = off.
         method: name of the fine-tuning method, recorded in the summary (``direct`` for DF).
         trust_remote_code: allow model code from the hub (off unless asked for).
+        threads: CPU threads of the run's PyTorch kernels (``torch.set_num_threads``); ``None`` = PyTorch's
+            default (the process's environment, e.g. ``OMP_NUM_THREADS``, else the machine's cores).
+            Part of the run's identity: a multi-threaded CPU kernel splits its sums by thread, so on CPU
+            the same run with 1 and 2 threads differs in the last digits (measured on the tiny BERT: the
+            loss after update 18 is 1.014975667 with 1 thread and 1.014975786 with 2). The executors set
+            it (``--threads-per-run``); ``config.json``'s ``device.threads`` records the count used.
     """
 
     model: str
@@ -96,6 +102,7 @@ class TrainConfig:
     slowfast: dict[str, Any] | None = None
     method: str = "direct"
     trust_remote_code: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -110,6 +117,7 @@ class TrainConfig:
             (self.precision in ("fp32", "bf16"), "--precision must be 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
             (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
+            (self.threads is None or self.threads > 0, "--threads-per-run must be positive"),
         ]
         for ok, message in checks:
             if not ok:

@@ -76,6 +76,22 @@ def _check_same_config(files: RunFiles, config: TrainConfig) -> None:
                         "(use --overwrite to start again, or another --out)")
 
 
+def check_run_dir(config: TrainConfig, resume: bool) -> str:
+    """What :func:`train` (without ``overwrite``) will do with ``config.out``: ``"fresh"``, ``"resume"`` or
+    ``"done"``, with the same checks, and without touching the folder (executors call it before they
+    dispatch a run).
+
+    Raises:
+        UserError: the folder is not empty and ``resume`` is off, or it holds a run of another config
+            or numerics version.
+    """
+    files = RunFiles(config.out)
+    state = prepare_run_dir(files, resume, overwrite=False)
+    if state in ("done", "resume"):
+        _check_same_config(files, config)
+    return state
+
+
 def load_task_data(config: TrainConfig) -> tuple[Task, TaskData]:
     """The run's task (adapted to the model by :meth:`~xlingual_probe.tasks.Task.for_model`: a synthetic
     task draws its data from a synthetic model's own world) and its data. Nothing is loaded or
@@ -154,6 +170,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         _check_same_config(files, config)
     if state == "done":
         return read_json(files.summary)
+    if config.threads is not None:  # before any kernel runs: the thread count is part of the run's numbers
+        torch.set_num_threads(config.threads)
     accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
     if config.batch_size % accelerator.num_processes:
         raise UserError(f"--batch-size {config.batch_size} must be divisible by the number of processes "
@@ -188,7 +206,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), policy: LR
         "schema_version": SCHEMA_VERSION, "numerics_version": NUMERICS_VERSION, "config": config.to_dict(),
         "seed": config.seed,
         "versions": package_versions(), "git": git_state(),
-        "device": {"type": accelerator.device.type, "processes": accelerator.num_processes},
+        "device": {"type": accelerator.device.type, "processes": accelerator.num_processes,
+                   "threads": torch.get_num_threads()},
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
                  "train_features": len(train_features), "max_length": max_length,
                  "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()}},
