@@ -19,6 +19,7 @@ from xlingual_probe.commands.probe_cka import probe_cka_command
 from xlingual_probe.commands.probe_layers import probe_layers_command
 from xlingual_probe.commands.select import select_command
 from xlingual_probe.commands.train import train_command
+from xlingual_probe.experiments.executor import quiet_libraries
 from xlingual_probe.utils.errors import UserError
 
 app = typer.Typer(
@@ -45,12 +46,7 @@ app.add_typer(probe_app, name="probe")
 def main() -> None:
     """Entry point: run the app, turning :class:`UserError` into a one-line message."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    quiet_libraries()
     try:
         app()
     except UserError as exc:

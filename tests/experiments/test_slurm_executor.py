@@ -25,7 +25,7 @@ def test_job_array_matches_in_process_and_a_preempted_run_resumes(tiny_model, ti
     # the pre-empted run started twice: at 0, and (requeued by its checkpoint hook) from update 2
     preempted = [line for line in starts.read_text().splitlines() if line.startswith("freeze-L1-seed2")]
     assert [line.split()[1] for line in preempted] == ["0", "2"]
-    logs = "".join(p.read_text() for p in (out / "logs").rglob("*.err"))
+    logs = "".join(p.read_text() for p in (out / "logs").rglob("*_log.*"))  # submitit's stdout and stderr
     assert "Requeued job" in logs
 
 

@@ -199,6 +199,8 @@ def execute_job(job: RunJob, callbacks: Sequence[Any] = (), show_progress: bool 
     but not recorded, since fixing the input and re-running should simply work. ``KeyboardInterrupt``
     and ``SystemExit`` (Ctrl-C, a Slurm pre-emption) propagate: the run stays resumable.
     """
+    if os.path.isdir(job.workdir) and Path.cwd() != Path(job.workdir):  # a worker on another node or folder
+        os.chdir(job.workdir)
     try:
         summary = job.run(show_progress=show_progress, callbacks=callbacks)
     except UserError as exc:
@@ -207,6 +209,17 @@ def execute_job(job: RunJob, callbacks: Sequence[Any] = (), show_progress: bool 
         job.record_error(exc)
         return ERROR, error_line(exc)
     return summary.get("status", FINISHED), summary.get("error")
+
+
+def quiet_libraries() -> None:
+    """No progress bars or info messages from datasets and transformers: the command line's setting, and
+    every worker's (whose output goes to a log file)."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from xlingual_probe.experiments.executor import Executor, RunJob, execute_job, output_to
+from xlingual_probe.experiments.executor import Executor, RunJob, execute_job, output_to, quiet_libraries
 from xlingual_probe.experiments.progress import Progress
 from xlingual_probe.utils.errors import UserError
 
@@ -71,10 +71,14 @@ def _worker_main(conn: Connection, callbacks: Sequence[Any], logs_dir: str) -> N
     """A worker: run each job received on ``conn`` (its output to ``logs_dir/<run>.log``) and send back
     ``(status, error)``; stop on ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
-    while (job := conn.recv()) is not None:
-        with output_to(Path(logs_dir) / job.log_name):
-            result = execute_job(job, callbacks)
-        conn.send(result)
+    quiet_libraries()
+    try:
+        while (job := conn.recv()) is not None:
+            with output_to(Path(logs_dir) / job.log_name):
+                result = execute_job(job, callbacks)
+            conn.send(result)
+    except (EOFError, BrokenPipeError):  # the parent is gone
+        return
 
 
 @dataclass

@@ -18,12 +18,18 @@ by default), and the retry resumes from the run's checkpoint; a run that raised 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xlingual_probe.experiments.executor import Executor, RunJob, error_line, execute_job, output_to
+from xlingual_probe.experiments.executor import (
+    Executor,
+    RunJob,
+    error_line,
+    execute_job,
+    output_to,
+    quiet_libraries,
+)
 from xlingual_probe.experiments.progress import Progress
 from xlingual_probe.utils.errors import UserError
 
@@ -53,8 +59,7 @@ class _StartedRuns:
 def _run_task(job: RunJob, callbacks: Sequence[Any], board: Any, log_path: str) -> tuple[str, str | None]:
     """The body of a Ray task: one run."""
     board.started.remote(str(job.run_dir))
-    if os.path.isdir(job.workdir):
-        os.chdir(job.workdir)
+    quiet_libraries()
     with output_to(Path(log_path)):
         return execute_job(job, callbacks)
 

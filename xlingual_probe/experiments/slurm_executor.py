@@ -21,13 +21,12 @@ running (their runs resume later from their checkpoints).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from xlingual_probe.experiments.executor import Executor, RunJob, error_line, execute_job
+from xlingual_probe.experiments.executor import Executor, RunJob, error_line, execute_job, quiet_libraries
 from xlingual_probe.experiments.progress import PENDING, Progress
 from xlingual_probe.utils.errors import UserError
 
@@ -51,8 +50,7 @@ class SubmititRun:
         self.callbacks = callbacks
 
     def __call__(self) -> tuple[str, str | None]:
-        if os.path.isdir(self.job.workdir):
-            os.chdir(self.job.workdir)
+        quiet_libraries()
         return execute_job(self.job, self.callbacks)
 
     def checkpoint(self) -> Any:
