@@ -30,7 +30,7 @@ the same command again: finished runs are reused, unfinished ones continue from 
 :class:`SequentialExecutor` (``--executor local``) runs the jobs one after the other in this process;
 the others are :class:`~xlingual_probe.experiments.processes.ProcessExecutor`,
 :class:`~xlingual_probe.experiments.ray_executor.RayExecutor` and
-:class:`~xlingual_probe.experiments.slurm.SlurmExecutor`.
+:class:`~xlingual_probe.experiments.slurm_executor.SlurmExecutor`.
 """
 
 from __future__ import annotations
@@ -64,13 +64,17 @@ def run_key(config: TrainConfig) -> str:
     """8 hex digits identifying a run: a hash of its config (seed included, ``out`` excluded).
 
     The one definition of a run's identity: sweep run directories are named by it, error records
-    carry it, and the executors key their progress by it.
+    carry it, and the executors key their progress by it. ``threads`` left unset (``None``, PyTorch's
+    default: what every run did before the field existed) is left out of the hash, so runs made before
+    it keep their keys and are reused.
 
     >>> a = TrainConfig(model="m", task="xnli", out="a")
     >>> run_key(a) == run_key(a.replace(out="b")) != run_key(a.replace(seed=1))
     True
+    >>> run_key(a) != run_key(a.replace(threads=1))
+    True
     """
-    values = {k: v for k, v in config.to_dict().items() if k != "out"}
+    values = {k: v for k, v in config.to_dict().items() if k != "out" and not (k == "threads" and v is None)}
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
