@@ -59,10 +59,11 @@ class TrainConfig:
         trust_remote_code: allow model code from the hub (off unless asked for).
         threads: CPU threads of the run's PyTorch kernels (``torch.set_num_threads``); ``None`` = PyTorch's
             default (the process's environment, e.g. ``OMP_NUM_THREADS``, else the machine's cores).
-            Part of the run's identity: a multi-threaded CPU kernel splits its sums by thread, so on CPU
-            the same run with 1 and 2 threads differs in the last digits (measured on the tiny BERT: the
-            loss after update 18 is 1.014975667 with 1 thread and 1.014975786 with 2). The executors set
-            it (``--threads-per-run``); ``config.json``'s ``device.threads`` records the count used.
+            Part of the run's identity: PyTorch's CPU kernels may split a large sum or matrix product by
+            thread, so the same run with another thread count may differ in the last digits (whether it
+            does depends on the tensor sizes: the tiny test BERT's 20-update run was bit-identical with 1
+            and 2 threads). The executors set it (``--threads-per-run``); ``config.json``'s
+            ``device.threads`` records the count used.
     """
 
     model: str
