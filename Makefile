@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-slow demo lint clean
+.PHONY: install test test-slow demo figures lint clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ test-slow: install
 
 demo: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/xprobe demo --out $(DEMO_OUT)
+
+# the gallery (figures/demo): every paper figure and table the demo's runs support, and the list of the others
+figures: demo
+	rm -rf figures/demo
+	$(BIN)/xprobe figures $(DEMO_OUT) --out figures/demo --formats png
 
 lint: install
 	$(BIN)/ruff check xlingual_probe tests benchmarks analyses

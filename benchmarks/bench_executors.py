@@ -16,7 +16,7 @@ the timings. Every run has the same config (thread count included) under both wo
 ``results.csv`` must be identical; the script checks it. It prints one line per worker count (wall
 seconds, runs, seconds per run, speed-up over 1 worker) and writes them to ``OUT/timings.json``.
 
-``--tiny`` runs a 6-run sweep of ``synthetic:tiny`` with 20 updates: a check that the script works,
+``--quick`` runs a 6-run sweep of ``synthetic:tiny`` with 20 updates: a check that the script works,
 not a measurement.
 """
 
@@ -52,9 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="Scratch folder (one sweep per worker count).")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--tiny", action="store_true", help="A 6-run check of the script, not a measurement.")
+    parser.add_argument("--quick", action="store_true", help="A 6-run check of the script, not a measurement.")
     args = parser.parse_args()
-    size = TINY if args.tiny else FULL
+    size = TINY if args.quick else FULL
 
     from xlingual_probe.models.units import resolve_model_name
 

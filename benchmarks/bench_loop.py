@@ -6,7 +6,7 @@ Run on purpose (not in CI):
         --steps 30 --batch-size 16 [--freeze-embeddings]
 
 Both loops fine-tune the same freshly loaded model on the same encoded training features with the
-same batches, AdamW and gradient clipping; the reference loop is the textbook
+same batches, AdamW (the same implementation: fused where torch has it) and gradient clipping; the reference loop is the textbook
 ``loss.backward(); clip; optimizer.step(); zero_grad()`` with no logging, policies or checkpoints. It
 prints seconds per update of each and their ratio (ours / reference), measured side by side in one run.
 Our loop's time is its ``train_seconds`` (evaluation excluded; one evaluation at the end).
@@ -24,8 +24,10 @@ import torch
 from xlingual_probe.models import freeze_parameters, get_model_map, load_model
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.training import TrainConfig, train
+from xlingual_probe.training.batches import epoch_batches
+from xlingual_probe.training.data import load_task_data
 from xlingual_probe.training.evaluation import model_batch
-from xlingual_probe.training.loop import _epoch_batches, load_task_data
+from xlingual_probe.training.optimizer import adamw
 
 
 def reference_seconds_per_update(config: TrainConfig) -> float:
@@ -36,13 +38,14 @@ def reference_seconds_per_update(config: TrainConfig) -> float:
     features = task.encode(data.train, tokenizer, train=True,
                            max_length=config.max_length or getattr(task, "default_max_length", 128))
     collate = task.collator(tokenizer)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    optimizer = adamw([{"params": [p for p in model.parameters() if p.requires_grad]}], lr=config.lr,
+                      weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(features) / config.batch_size)
     model.train()
     start = time.perf_counter()
     for step in range(config.max_steps):
         epoch, index = divmod(step, steps_per_epoch)
-        indices = _epoch_batches(len(features), config.batch_size, config.seed, epoch)[index]
+        indices = epoch_batches(len(features), config.batch_size, config.seed, epoch)[index]
         loss = model(**model_batch(task, features, indices, collate, train=True)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
@@ -28,8 +30,9 @@ def vocabulary() -> list[str]:
     return SPECIALS + sorted({word(w, lang) for w in words for lang in LANGS} | {"##s", "##en", "##e"})
 
 
-def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32) -> Path:
-    """A random tiny BERT and a WordPiece tokenizer over :func:`vocabulary`, saved as a HF checkpoint."""
+def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
+    """A random tiny BERT (weights drawn with ``seed``) and a WordPiece tokenizer over :func:`vocabulary`,
+    saved as a HF checkpoint."""
     vocab = {tok: i for i, tok in enumerate(vocabulary())}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.Lowercase()
@@ -41,7 +44,11 @@ def save_tiny_model(folder: Path, num_layers: int = 2, hidden: int = 32) -> Path
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=num_layers, num_attention_heads=2,
                         intermediate_size=hidden * 2, max_position_embeddings=512, pad_token_id=0)
-    BertForMaskedLM(config).save_pretrained(folder)
+    # seeded: unseeded, the weights depended on how much of torch's global RNG the tests before the
+    # fixture had used, so a test's outcome depended on which tests ran first
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        BertForMaskedLM(config).save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
 
@@ -84,6 +91,16 @@ def write_xnli(folder: Path, n_train: int = 256, n_dev: int = 48) -> Path:
         with open(folder / f"dev-{lang}.tsv", "w", encoding="utf-8") as f:
             f.writelines(f"{p}\t{h}\t{label}\n" for p, h, label in nli_pairs(n_dev, lang, seed=10 + i))
     return folder
+
+
+def write_parallel_xnli(root: Path, n_dev: int = 48) -> Path:
+    """``root/xnli`` as :func:`write_xnli`, but dev sets that are translations row for row (the same pairs in
+    each language's word forms), like XNLI's 15-way parallel dev set. Returns ``root``."""
+    folder = write_xnli(root / "xnli")
+    for lang in LANGS:
+        with open(folder / f"dev-{lang}.tsv", "w", encoding="utf-8") as f:
+            f.writelines(f"{p}\t{h}\t{label}\n" for p, h, label in nli_pairs(n_dev, lang, seed=10))
+    return root
 
 
 def ner_sentences(n: int, lang: str, seed: int) -> list[list[tuple[str, str]]]:
@@ -214,3 +231,23 @@ def four_run_sweep(model, data, out):
 
     return SweepConfig(train={"model": str(model), "data_dir": str(data), **FOUR_RUNS}, out=str(out),
                        seeds=[1, 2], experiments=["freeze"], layers="1")
+
+
+class NonFiniteLossAt(Callback):
+    """Fault injection: the training loss of the given updates becomes ``value`` (gradients included)."""
+
+    def __init__(self, steps: set[int], value: float = math.nan):
+        self.steps, self.value = steps, value
+
+    def on_train_begin(self, ctx, start_step):
+        model, forward, counter = ctx.model, ctx.model.forward, {"step": start_step}
+
+        def poisoned(*args, **kwargs):
+            outputs = forward(*args, **kwargs)
+            if model.training:
+                counter["step"] += 1
+                if counter["step"] in self.steps:
+                    outputs.loss = outputs.loss * self.value
+            return outputs
+
+        model.forward = poisoned

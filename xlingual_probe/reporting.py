@@ -85,8 +85,15 @@ def mean_std_table(frame: pd.DataFrame, by: list[str], columns: list[str], digit
 
 
 def seed_summary_table(run_dirs: list[str], which: str = "best") -> pd.DataFrame:
-    """Source, target mean, overall and gap (mean ± std over the runs) of finished runs, per method."""
+    """Source, target mean, overall and gap (mean ± std over the runs) of complete runs, per method.
+
+    A diverged run counts in ``seeds`` but has no score: a ``diverged`` column says how many there
+    were (present only when there were any).
+    """
     summaries = load_runs(run_dirs).summaries
     columns = [f"{which}_{k}" for k in ("source", "target_mean", "overall", "gap")]
     table = mean_std_table(summaries, ["method"], columns)
+    diverged = (summaries["status"] == "diverged").groupby(summaries["method"], sort=False).sum()
+    if diverged.any():
+        table["diverged"] = table["method"].map(diverged).astype(int)
     return table.rename(columns={c: c.removeprefix(f"{which}_") for c in columns})

@@ -1,9 +1,12 @@
 """``xprobe train`` from the command line: the files it writes, the lines it prints, and bad input."""
 
+import os
+
 import pytest
 from typer.testing import CliRunner
 
 from xlingual_probe.cli import app, main
+from xlingual_probe.training.provenance import ARGV_ENV
 from xlingual_probe.utils.io import read_json, read_jsonl
 
 
@@ -46,6 +49,8 @@ def test_train_slow_alias_two_seeds_prints_the_seed_table(tiny_model, tiny_data,
     (["direct", "--c1", "0.1"], "slow-and-fast options apply to slow, fast and slowfast"),
     (["direct", "--seed", "1", "--seed", "1"], "repeated seed"),
     (["direct", "--lr", "-1"], "--lr must be positive"),
+    (["direct", "--grad-accum", "3"], "--batch-size 16 is not divisible by --grad-accum 3"),
+    (["direct", "--recipe", "nope"], "unknown recipe 'nope'"),
     (["slowfast", "--swap", "nope"], "unknown variant"),
 ])
 def test_train_bad_input_is_one_error_line(tiny_model, tiny_data, tmp_path, monkeypatch, capsys, extra, message):
@@ -79,4 +84,14 @@ def test_train_two_seeds_in_two_worker_processes(tiny_model, tiny_data, tmp_path
     assert "done 2   running 0   pending 0   failed 0" in (out / "status.txt").read_text()
     for seed in (1, 2):  # each worker got half of the cores, recorded in the run's config
         info = read_json(out / f"seed-{seed}" / "config.json")
-        assert info["config"]["threads"] == info["device"]["threads"] == max(1, usable_cores() // 2)
+        assert info["config"]["threads"] == info["device"]["cpu_threads"] == max(1, usable_cores() // 2)
+def test_a_run_records_the_command_that_made_it(tiny_model, tiny_data, tmp_path, monkeypatch):
+    argv = ["xprobe", *tiny_args(tiny_model, tiny_data, tmp_path / "df", "direct", "--seed", "1")]
+    monkeypatch.setattr("sys.argv", ["/venv/bin/xprobe", *argv[1:]])
+    monkeypatch.delenv(ARGV_ENV, raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    command = read_json(tmp_path / "df" / "config.json")["command"]
+    assert command["argv"] == argv and command["cwd"]
+    assert ARGV_ENV not in os.environ  # main() leaves the environment as it found it

@@ -70,7 +70,7 @@ def test_parse_methods():
         parse_methods("slowfast:swap-X")
 
 
-def test_compare_two_methods_two_seeds_on_the_tiny_model(tiny_model, tiny_data, tmp_path):
+def test_compare_two_methods_two_seeds_on_the_tiny_model(tiny_model, tiny_data, tmp_path, monkeypatch):
     train = {"model": str(tiny_model), "task": "xnli", "data_dir": str(tiny_data), "max_steps": 6, "batch_size": 16,
              "lr": 5e-3, "eval_every": 3, "eval_batch_size": 48, "save_best": False, "few_shot": 2}
     config = CompareConfig(train=train, out=str(tmp_path / "cmp"), seeds=[1, 2], methods=["slowfast"],
@@ -102,9 +102,23 @@ def test_compare_two_methods_two_seeds_on_the_tiny_model(tiny_model, tiny_data, 
     mtime = (out / "direct/seed-1/summary.json").stat().st_mtime_ns
     compare_methods(config, num_layers=2)  # a re-run reuses every finished run
     assert (out / "direct/seed-1/summary.json").stat().st_mtime_ns == mtime
+    # a comparison directory holds one set of training options: other options are refused, not mixed in
     changed = CompareConfig(**{**config.__dict__, "train": {**train, "lr": 1e-3}})
-    with pytest.raises(UserError, match="differs in lr"):
+    with pytest.raises(UserError, match=r"holds a comparison of .* with other training options \(lr\)"):
         compare_methods(changed, num_layers=2)
+    # the same options under another run identity (here: numbers version) are never reused: they run under
+    # their own key beside the old run, which stays
+    from xlingual_probe.runs import NUMERICS_VERSION
+
+    for module in ("identity", "loop"):  # the key and the config.json the run writes
+        monkeypatch.setattr(f"xlingual_probe.training.{module}.NUMERICS_VERSION", NUMERICS_VERSION + 1)
+    lines = []
+    compare_methods(CompareConfig(**{**config.__dict__, "seeds": [1], "methods": ["direct"]}), num_layers=2,
+                    log=lines.append)
+    rekeyed = [p for p in (out / "direct").iterdir() if p.name.startswith("seed-1-")]
+    assert len(rekeyed) == 1 and read_json(rekeyed[0] / "config.json")["numerics_version"] == NUMERICS_VERSION + 1
+    assert (out / "direct/seed-1/summary.json").stat().st_mtime_ns == mtime
+    assert any("numerics_version" in line for line in lines)
 
 
 def test_compare_cli_with_a_selection_file(tiny_model, tiny_data, tmp_path):
@@ -139,3 +153,30 @@ def test_compare_policy_iv_overrides_the_selection(tiny_model, tiny_data, tmp_pa
     assert read_json(tmp_path / "cmp/selection.json")["policy_iv"] is True  # the selection itself is kept
     bad = CliRunner().invoke(app, [*args, "--policy-iv", "maybe"])
     assert isinstance(bad.exception, UserError) and "--policy-iv must be auto, on or off" in str(bad.exception)
+
+
+def test_run_scores_refuse_incomplete_runs_and_count_diverged_ones(tmp_path):
+    from xlingual_probe.experiments.compare import comparison_markdown, run_scores
+    from xlingual_probe.utils.io import atomic_write_json
+
+    def run(name, overall=None, status="finished"):
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        if status == "incomplete":
+            return folder
+        record = None if overall is None else {"overall": overall, "source": overall, "target_mean": overall,
+                                               "gap": 0.0, "metrics": {"en": overall}}
+        atomic_write_json(folder / "summary.json", {"status": status, "best": record, "final": record})
+        return folder
+
+    dirs = {"direct": [(1, run("d1", 70.0)), (2, run("d2", 71.0)), (3, run("d3", 72.0))],
+            "slowfast": [(1, run("s1", 71.0)), (2, run("s2", status="diverged")), (3, run("s3", status="incomplete"))]}
+    with pytest.raises(UserError, match=r"cannot compare with an incomplete run .*s3.*--allow-incomplete"):
+        run_scores(dirs)
+    scores, languages = run_scores(dirs, allow_incomplete=True)
+    assert list(scores["status"]) == ["finished"] * 4 + ["diverged"]
+    table, langs = comparison_tables(scores, languages)
+    row = table.set_index("method").loc["slowfast"]
+    assert row["seeds"] == 2 and row["diverged"] == 1 and row["pairs"] == 1
+    text = comparison_markdown(table, langs, "# t", 0.05)
+    assert "2 (1 diverged)" in text and "1 run(s) diverged" in text

@@ -13,7 +13,8 @@ def test_demo_writes_report_with_every_answer(tmp_path, monkeypatch):
     config = DemoConfig(out=str(tmp_path / "demo"), model="synthetic:tiny", sweep_seeds=[1], compare_seeds=[1, 2],
                         train=TINY_TRAIN, policy={"window": 2})
     lines: list[str] = []
-    report = run_demo(config, log=lines.append, show_progress=False)
+    html = run_demo(config, log=lines.append, show_progress=False)
+    report = tmp_path / "demo" / "report.md"
     text = report.read_text(encoding="utf-8")
     for section in ("## When does the gap open?", "## Where is the cross-lingual knowledge?",
                     "## How much does protecting it help?", "## Timings"):
@@ -23,6 +24,12 @@ def test_demo_writes_report_with_every_answer(tmp_path, monkeypatch):
     for figure in ("figures/gap.png", "figures/cka.png", "selection/sweep/layers.png"):
         assert (report.parent / figure).stat().st_size > 0, figure
     assert [line[:3] for line in lines if line[1:2] == "/"] == ["1/4", "2/4", "3/4", "4/4"]
+    # the HTML report: the paper figures the demo's runs support, images embedded
+    assert html == tmp_path / "demo" / "report" / "report.html"
+    page = html.read_text(encoding="utf-8")
+    for section in ('id="fig1-gap-methods"', 'id="fig3-layers"', 'id="table2-methods"', 'id="selection"'):
+        assert section in page, section
+    assert page.count('src="data:image/png;base64,') >= 5 and "report/report.html" in text
 
 
 def test_report_says_when_slowfast_cannot_differ_from_df():

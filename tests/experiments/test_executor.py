@@ -4,11 +4,11 @@ the thread count per run."""
 
 import pytest
 
-from tests.tiny import RecordStart, StopOnce, four_run_sweep
+from tests.tiny import NonFiniteLossAt, RecordStart, StopOnce, four_run_sweep, tiny_config
 from xlingual_probe.experiments.executor import ERROR, RunJob, RunsFailed, SequentialExecutor, error_line
 from xlingual_probe.experiments.processes import ProcessExecutor, usable_cores
 from xlingual_probe.experiments.sweep import run_sweep
-from xlingual_probe.training import TrainConfig
+from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_json
 
 
@@ -26,7 +26,7 @@ def test_a_run_that_raises_is_an_error_not_retried_unless_asked(tiny_model, tiny
     status = (out / "status.txt").read_text()
     assert "done 3   running 0   pending 0   failed 1" in status
     assert f"failed   freeze-L1 seed 1 [{failed.job.key}]" in status and "RuntimeError: boom at update 3" in status
-    assert "Missing from the tables: 1 of 4 jobs have no finished run: freeze-L1 seed 1 (error)." in (
+    assert "Missing from the tables: 1 of 4 jobs have no result: freeze-L1 seed 1 (error)." in (
         out / "summary.md").read_text()
     with pytest.raises(RunsFailed, match="boom at update 3"):
         first.raise_for_failures()
@@ -47,11 +47,11 @@ def test_a_run_that_raises_is_an_error_not_retried_unless_asked(tiny_model, tiny
     assert not retry.failures and read_json(failed.job.run_dir / "summary.json").get("status", "finished") == "finished"
     assert (out / "results.csv").read_text() == reference_results
     assert "Missing" not in (out / "summary.md").read_text()
-    assert {read_json(p)["device"]["threads"] for p in (out / "runs").glob("*/config.json")} == {1}
+    assert {read_json(p)["device"]["cpu_threads"] for p in (out / "runs").glob("*/config.json")} == {1}
 
 
-def test_an_error_record_of_other_options_does_not_count(tmp_path):
-    job = RunJob(TrainConfig(model="m", task="xnli", out=str(tmp_path / "run")))
+def test_an_error_record_of_other_options_does_not_count(tiny_model, tiny_data, tmp_path):
+    job = RunJob(tiny_config(tiny_model, tiny_data, tmp_path / "run"))
     job.record_error(ValueError("first line\nlast line"))
     assert job.recorded_failure()["error"] == "ValueError: last line"
     other = RunJob(job.config.replace(lr=1e-3))  # same folder, other config: the record is stale
@@ -73,3 +73,21 @@ def test_thread_count_per_run_goes_into_the_configs():
     assert "threads" not in ProcessExecutor(2, gpus=["0", "1"], show_progress=False).run_values({})  # GPU runs
     assert ProcessExecutor(3, gpus=["0", "1"], show_progress=False).worker_environment(2)["CUDA_VISIBLE_DEVICES"] == "0"
     assert "threads" not in SequentialExecutor(show_progress=False).run_values({})
+
+
+def test_a_diverged_run_is_a_result_reused_not_a_failure(tiny_model, tiny_data, tmp_path):
+    job = RunJob(tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=6, eval_every=2), label="direct")
+    (outcome,) = SequentialExecutor(show_progress=False, callbacks=[NonFiniteLossAt({5})]).run([job])
+    assert outcome.status == "diverged" and outcome.complete and outcome.summary["diverged_at"] == 5
+    # not retried (the same run would diverge again), even with --retry-failed, and no failure to report
+    executor = SequentialExecutor(show_progress=False, retry_failed=True, callbacks=[RecordStart(tmp_path / "b.txt")])
+    (again,) = executor.run([job])
+    assert again.reused and again.status == "diverged" and not executor.failures
+    assert not (tmp_path / "b.txt").exists()
+    executor.raise_for_failures()
+
+
+def test_runs_on_several_processes_need_the_local_executor():
+    with pytest.raises(UserError, match="^--num-processes 2 runs each run on 2 processes .* --executor processes"):
+        ProcessExecutor(2, gpus=[], show_progress=False).run_values({"num_processes": 2})
+    assert SequentialExecutor(show_progress=False).run_values({"num_processes": 2}) == {"num_processes": 2}

@@ -30,5 +30,5 @@ def test_two_workers_match_in_process_and_a_killed_worker_resumes(tiny_model, ti
     assert not second.failures
     assert starts.read_text().splitlines()[4:] == [f"{lost.job.run_dir.name} 2"]  # only the lost run, from update 2
     assert (out / "results.csv").read_text() == reference_results
-    assert {read_json(p)["device"]["threads"] for p in (out / "runs").glob("*/config.json")} == {1}
+    assert {read_json(p)["device"]["cpu_threads"] for p in (out / "runs").glob("*/config.json")} == {1}
     assert len(list((out / "logs").glob("*.log"))) == 4  # one log per run (the lost run's has both attempts)

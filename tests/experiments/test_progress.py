@@ -1,13 +1,12 @@
 """The progress view: ``status.txt`` lists failed, running (with the update reached), pending and done runs."""
 
+from tests.tiny import tiny_config
 from xlingual_probe.experiments.executor import RunJob
 from xlingual_probe.experiments.progress import Progress, run_position
-from xlingual_probe.training import TrainConfig
 
 
-def test_status_file_lists_failed_running_pending_done(tmp_path):
-    jobs = [RunJob(TrainConfig(model="m", task="xnli", out=str(tmp_path / f"r{i}"), seed=i), label="df")
-            for i in range(3)]
+def test_status_file_lists_failed_running_pending_done(tiny_model, tiny_data, tmp_path):
+    jobs = [RunJob(tiny_config(tiny_model, tiny_data, tmp_path / f"r{i}", seed=i), label="df") for i in range(3)]
     (tmp_path / "r1").mkdir()
     (tmp_path / "r1" / "steps.jsonl").write_text('{"step": 1, "loss": 1.0}\n{"step": 7, "loss": 0.5}\n')
     (tmp_path / "r1" / "config.json").write_text('{"training": {"total_steps": 40}}')

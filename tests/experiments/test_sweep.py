@@ -9,10 +9,11 @@ import typer
 from typer.testing import CliRunner
 
 from xlingual_probe.commands.probe_layers import probe_layers_command
-from xlingual_probe.experiments.executor import SequentialExecutor, run_key
+from xlingual_probe.experiments.executor import SequentialExecutor
 from xlingual_probe.experiments.sweep import SweepConfig, plan_sweep, run_sweep
 from xlingual_probe.runs import RESULT_COLUMNS
 from xlingual_probe.training import Callback
+from xlingual_probe.training.identity import identity_key, run_identity
 from xlingual_probe.utils import UserError, read_json, read_jsonl
 
 TINY = {"task": "xnli", "max_steps": 4, "eval_every": 4, "batch_size": 8, "eval_batch_size": 32, "lr": 3e-3,
@@ -23,8 +24,8 @@ def by_label(jobs, seed=1):
     return {j.label: j for j in jobs if j.seed == seed}
 
 
-def test_plan_sweep_units_and_keys(tmp_path):
-    config = SweepConfig(train={"model": "m", "task": "xnli"}, out=str(tmp_path), seeds=[1, 2],
+def test_plan_sweep_units_and_keys(tiny_data, tmp_path):
+    config = SweepConfig(train={"model": "m", "task": "xnli", "data_dir": str(tiny_data)}, out=str(tmp_path), seeds=[1, 2],
                          include_embeddings=True, bottom_set="bottom2", top_set="top1", last_k=[1, 4])
     jobs = plan_sweep(config, num_layers=4)
     per_seed = 1 + 2 * 5 + 3 + 3 + 2 + 3  # baseline, reinit/freeze x (emb + 4 layers), groups, last-k, lr
@@ -42,18 +43,19 @@ def test_plan_sweep_units_and_keys(tmp_path):
     assert jobs1["last-4"].config.freeze == ["embeddings"]
     assert jobs1["lr-x10-top1-attention"].config.lr_scale == {"top1:attention": 10.0}
     assert jobs1["lr-x10-top1"].config.lr_scale == {"top1": 10.0}
-    # run directories: runs/<label>-seed<k>-<hash of the config without out>, stable across plans
+    # run directories: runs/<label>-seed<k>-<key of the run identity>, stable across plans
     job = jobs1["reinit-L2"]
-    assert job.run_dir == tmp_path / "runs" / f"reinit-L2-seed1-{run_key(job.config)}"
+    assert job.run_dir == tmp_path / "runs" / f"reinit-L2-seed1-{identity_key(run_identity(job.config))}"
     assert [j.run_dir for j in plan_sweep(config, 4)] == [j.run_dir for j in jobs]
     # fine-tuning the last 4 of 4 layers = freezing the embeddings: one run, shared
     assert jobs1["last-4"].run_dir == jobs1["freeze-embeddings"].run_dir
     assert len({j.run_dir for j in jobs}) == len(jobs) - 2
 
 
-def test_plan_sweep_shares_identical_configs_and_existing_dirs(tmp_path):
+def test_plan_sweep_shares_identical_configs_and_existing_dirs(tiny_data, tmp_path):
     # freeze-L0 and group-freeze-0 (whole layers of set "0") are the same run
-    config = SweepConfig(train={"model": "m", "task": "xnli"}, out=str(tmp_path), seeds=[1], layers="0",
+    config = SweepConfig(train={"model": "m", "task": "xnli", "data_dir": str(tiny_data)}, out=str(tmp_path),
+                         seeds=[1], layers="0",
                          experiments=["freeze", "group-freeze"], bottom_set="0")
     jobs = by_label(plan_sweep(config, 2))
     assert jobs["group-freeze-0"].run_dir == jobs["freeze-L0"].run_dir

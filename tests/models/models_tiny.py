@@ -35,3 +35,16 @@ def family_config(family: str, **extra) -> T.PretrainedConfig:
 
 def family_model(family: str, head: str = "sequence", **extra) -> T.PreTrainedModel:
     return HEAD_CLASSES[head].from_config(family_config(family, **extra))
+
+
+def save_checkpoint(model: T.PreTrainedModel, folder) -> str:
+    """Save ``model`` with a small fast WordPiece-free tokenizer, as a loadable local checkpoint."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world"]
+    tokenizer = Tokenizer(models.WordLevel({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    T.PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+                              pad_token="[PAD]").save_pretrained(folder)
+    model.save_pretrained(folder)
+    return str(folder)

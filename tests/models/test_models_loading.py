@@ -68,3 +68,16 @@ def test_load_model_errors_are_user_errors(tmp_path, checkpoint):
         load_model(str(tmp_path), "sequence", 2)  # a folder without a model in it
     with pytest.raises(UserError, match="unknown head 'span'"):
         load_model(checkpoint, "span", 2)
+
+
+@pytest.mark.parametrize("with_pooler", [True, False])
+def test_load_pretrained_reports_what_the_checkpoint_did_not_hold(tmp_path, with_pooler):
+    from tests.models.models_tiny import family_config, save_checkpoint
+    from xlingual_probe.models import load_pretrained
+
+    # multilingual-e5 ships without pooler weights; mBERT with them
+    folder = save_checkpoint(T.BertModel(family_config("bert"), add_pooling_layer=with_pooler), tmp_path)
+    loaded = load_pretrained(folder, "sequence", 3)
+    pooler = {"bert.pooler.dense.weight", "bert.pooler.dense.bias"}
+    assert loaded.new_parameters == {"classifier.weight", "classifier.bias"} | (set() if with_pooler else pooler)
+    assert load_pretrained(folder, "qa", 2).new_parameters == {"qa_outputs.weight", "qa_outputs.bias"}  # no pooler

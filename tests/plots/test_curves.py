@@ -10,7 +10,7 @@ from xlingual_probe.utils import UserError
 from xlingual_probe.utils.io import append_jsonl, atomic_write_json
 
 
-def write_run(root, method, seed, offset=0.0, layers=3, cka=True):
+def write_run(root, method, seed, offset=0.0, layers=3, cka=True, finished=True):
     atomic_write_json(root / "config.json", {"schema_version": 1, "seed": seed, "config": {
         "model": "tiny", "task": "xnli", "out": str(root), "seed": seed, "method": method, "freeze": []}})
     for step in (0, 10, 20, 30):
@@ -25,6 +25,10 @@ def write_run(root, method, seed, offset=0.0, layers=3, cka=True):
             for layer in range(layers):
                 value = None if (layer, step) == (0, 10) else 1 - step * (layer + 1) / 200 - offset / 100
                 append_jsonl(root / "cka.jsonl", {"step": step, "layer": layer, "cka": value, "pooling": "tokens"})
+    if finished:
+        last = {"step": 30, "overall": 0.0, "source": 0.0, "target_mean": 0.0, "gap": 0.0}
+        atomic_write_json(root / "summary.json", {"status": "finished", "best": last, "final": last,
+                                                  "method": method, "seed": seed})
     return root
 
 
@@ -87,3 +91,15 @@ def test_plot_command(run_dirs, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out/gap.png").stat().st_size > 5000
     assert (tmp_path / "out/cka.png").stat().st_size > 5000
+
+
+def test_incomplete_runs_are_skipped_with_a_warning_unless_allowed(run_dirs, tmp_path):
+    from xlingual_probe.utils.errors import RunWarning
+
+    running = write_run(tmp_path / "running", "fast", 1, finished=False)
+    with pytest.warns(RunWarning, match=r"skipped an incomplete run \(no summary.json.*\): .*running"):
+        table = gap_curves([*run_dirs, running])
+    assert set(table["group"]) == {"direct", "slowfast"}
+    assert set(gap_curves([*run_dirs, running], allow_incomplete=True)["group"]) == {"direct", "slowfast", "fast"}
+    with pytest.raises(UserError, match="no complete run to read"):
+        load_runs(running)

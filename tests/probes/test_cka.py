@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from xlingual_probe.probes.cka import CKAUndefinedError, layerwise_cka, linear_cka
+from xlingual_probe.probes.cka import CKAUndefinedError, layerwise_cka, layerwise_cka_with_reasons, linear_cka
 
 
 @pytest.fixture
@@ -180,3 +180,35 @@ def test_layerwise_errors():
         layerwise_cka(h, h, torch.ones(2, 4))
     with pytest.raises(ValueError, match="no tokens"):
         layerwise_cka(h, h, torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]), pooling="mean")
+
+
+@pytest.mark.parametrize("width", [384, 768])
+def test_biased_estimator_is_inflated_for_few_sentences_and_the_debiased_one_is_not(width):
+    """Why mean pooling defaults to the debiased estimator (SPEC "Probes" 4): 32 independent random
+    sentences against a width of 384-768 give a biased CKA of ~0.92-0.96, the debiased one ~0."""
+    rng = np.random.default_rng(0)
+    biased, debiased = [], []
+    for _ in range(5):
+        x, y = rng.standard_normal((32, width)), rng.standard_normal((32, width))
+        biased.append(linear_cka(x, y))
+        debiased.append(linear_cka(x, y, debiased=True))
+    assert 0.9 < np.mean(biased) < 0.97
+    assert abs(np.mean(debiased)) < 0.05
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (torch.full((2, 5, 4), float("nan")), "holds NaN or inf"),
+    (torch.full((2, 5, 4), float("inf")), "holds NaN or inf"),
+    (torch.full((2, 5, 4), 0.5), "zero variance"),
+])
+def test_degenerate_features_give_null_with_a_reason_never_nan(bad, reason):
+    good = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1))
+    results = layerwise_cka_with_reasons([bad, good], [good, bad])
+    assert [value for value, _ in results] == [None, None]
+    assert all(reason in why for _, why in results)
+
+
+def test_too_few_rows_give_null_with_a_reason():
+    h = [torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(2))]
+    assert layerwise_cka_with_reasons(h, h, pooling="mean", debiased=True) == [
+        (None, "CKA undefined: debiased CKA needs at least 4 rows; got 3")]

@@ -86,13 +86,24 @@ def test_frozen_copy_drops_the_mixed_precision_forward_wrapper():
     assert "forward" not in copy.__dict__ and "forward" in model.__dict__
 
 
+@pytest.mark.parametrize("options, debiased", [
+    ({"pooling": "mean"}, True),  # SPEC: n of a few dozen sentences against hundreds of dimensions
+    ({"pooling": "tokens"}, False),
+    ({"pooling": "mean", "debiased": False}, False),  # --no-cka-debiased
+    ({"pooling": "tokens", "debiased": True}, True),
+])
+def test_estimator_default_follows_the_pooling(options, debiased):
+    config = CKAProbeConfig(**options)
+    assert config.debiased is debiased and config.to_dict()["debiased"] is debiased
+
+
 @pytest.mark.parametrize("bad", [{"every": 0}, {"pooling": "cls"}, {"dtype": "fp16"}, {"device": "gpu:x"}])
 def test_bad_options_are_user_errors(bad):
     with pytest.raises(UserError):
         CKAProbeConfig(**bad)
 
 
-def test_probe_cka_command_mean_pooling_debiased_bf16_copy(tiny_model, tiny_data, tmp_path):
+def test_probe_cka_command_mean_pooling_is_debiased_by_default_bf16_copy(tiny_model, tiny_data, tmp_path):
     from xlingual_probe.commands.probe_cka import probe_cka_command
 
     app = typer.Typer()
@@ -101,7 +112,7 @@ def test_probe_cka_command_mean_pooling_debiased_bf16_copy(tiny_model, tiny_data
     result = CliRunner().invoke(app, [
         "--model", str(tiny_model), "--task", "xnli", "--data-dir", str(tiny_data), "--max-steps", "8",
         "--eval-every", "4", "--eval-size", "24", "--batch-size", "16", "--max-length", "48", "--lr", "3e-3", "--no-save-best",
-        "--cka-pooling", "mean", "--cka-debiased", "--cka-dtype", "bf16", "--cka-device", "cpu",
+        "--cka-pooling", "mean", "--cka-dtype", "bf16", "--cka-device", "cpu",
         "--quiet", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "CKA to the pre-trained model at the last probe step" in result.output
@@ -116,3 +127,39 @@ def test_probe_cka_command_mean_pooling_debiased_bf16_copy(tiny_model, tiny_data
     assert read_json(out / "summary.json")["method"] == "direct"
     for name in ("cka.png", "gap.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_nan_hidden_states_of_a_diverging_model_give_null_cka_with_a_reason(tiny_model, tiny_data, tmp_path):
+    from xlingual_probe.training import Callback
+
+    class PoisonLayer1(Callback):
+        """After update 3, the top layer's weights become NaN (as a diverging run's would)."""
+
+        def on_step_end(self, ctx, step, loss, batch):
+            if step == 3:
+                with torch.no_grad():
+                    for name, p in ctx.model.named_parameters():
+                        if ".layer.1." in name:
+                            p.fill_(float("nan"))
+
+    summary = train(tiny_config(tiny_model, tiny_data, tmp_path / "run"),
+                    callbacks=[PoisonLayer1(), CKAProbe(CKAProbeConfig(every=3))], show_progress=False)
+    records = read_jsonl(tmp_path / "run/cka.jsonl")
+    assert [(r["step"], r["layer"]) for r in records] == [(3, 0), (3, 1)]
+    assert 0 < records[0]["cka"] <= 1 and "cka_undefined" not in records[0]
+    assert records[1]["cka"] is None and "NaN or inf" in records[1]["cka_undefined"]
+    assert summary["status"] == "diverged" and summary["diverged_at"] == 4
+def test_the_frozen_copy_runs_once_per_probe_step(tiny_model, tiny_data, tmp_path):
+    """One forward pass of the frozen copy gives every layer's hidden states for a probe step."""
+    from xlingual_probe.training import Callback
+
+    probe = CKAProbe(CKAProbeConfig(every=4))
+    calls = []
+
+    class CountFrozenForwards(Callback):
+        def on_train_begin(self, ctx, start_step):
+            probe.reference.register_forward_hook(lambda module, args, output: calls.append(1))
+
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "run"), callbacks=[probe, CountFrozenForwards()],
+          show_progress=False)
+    assert len(calls) == probe.probes == 3

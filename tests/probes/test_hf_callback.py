@@ -89,3 +89,52 @@ def test_metric_choices():
 def test_bad_arguments_are_user_errors(kwargs, match, tmp_path):
     with pytest.raises(UserError, match=match):
         GapCallback({"en": [], "de": []}, **{"output_dir": tmp_path, **kwargs})
+
+
+def _tagging_prediction() -> EvalPrediction:
+    """Gold O B-PER O B-LOC O; predicted O B-PER O O O (ids of PAN-X's tag order)."""
+    gold = np.array([[-100, 0, 1, 0, 5, 0, -100]])
+    predicted = [0, 0, 1, 0, 0, 0, 0]
+    return EvalPrediction(predictions=np.eye(7)[predicted][None], label_ids=gold)
+
+
+def test_label_placeholders_are_an_error_not_a_tagging_score(tmp_path):
+    """Issue #15, fault 3: a model built without id2label has labels LABEL_0…LABEL_6; seqeval read 'L' as a
+    prefix and recorded F1 50.0 / P 66.7 / R 40.0. Now it is one clear error."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(config=SimpleNamespace(id2label={i: f"LABEL_{i}" for i in range(7)}))
+    callback = GapCallback({"en": [{"input_ids": [1], "labels": [0]}]}, "en", output_dir=tmp_path, task="panx")
+    with pytest.raises(UserError, match="LABEL_0.*not IOB2 tags"):
+        callback._metric_fn(model)(_tagging_prediction())
+
+
+def test_the_data_s_class_labels_name_the_ids_when_the_model_has_placeholders(tmp_path):
+    from types import SimpleNamespace
+
+    from xlingual_probe.tasks.panx import PANX_LABELS
+
+    features = datasets.Features({"input_ids": datasets.List(datasets.Value("int64")),
+                                  "labels": datasets.List(datasets.ClassLabel(names=PANX_LABELS))})
+    data = datasets.Dataset.from_dict({"input_ids": [[1, 2]], "labels": [[0, 1]]}, features=features)
+    model = SimpleNamespace(config=SimpleNamespace(id2label={i: f"LABEL_{i}" for i in range(7)}))
+    callback = GapCallback({"en": data}, "en", output_dir=tmp_path, task="panx")
+    scores = callback._metric_fn(model)(_tagging_prediction())
+    assert scores["f1"] == pytest.approx(200 / 3)
+    assert scores["precision"] == pytest.approx(100.0) and scores["recall"] == pytest.approx(50.0)
+    # a model whose own label names disagree with the data's would score the wrong classes
+    model.config.id2label = dict(enumerate(reversed(PANX_LABELS)))
+    with pytest.raises(UserError, match="differ"):
+        callback._metric_fn(model)
+
+
+def test_sentence_labels_that_disagree_with_the_model_are_refused(tmp_path):
+    from types import SimpleNamespace
+
+    features = datasets.Features({"input_ids": datasets.List(datasets.Value("int64")),
+                                  "label": datasets.ClassLabel(names=["contradiction", "entailment", "neutral"])})
+    data = datasets.Dataset.from_dict({"input_ids": [[1]], "label": [0]}, features=features)
+    model = SimpleNamespace(config=SimpleNamespace(id2label=dict(enumerate(LABELS))))
+    callback = GapCallback({"en": data}, "en", output_dir=tmp_path, task="xnli")
+    with pytest.raises(UserError, match="differ"):
+        callback._metric_fn(model)

@@ -113,7 +113,7 @@ def test_synthetic_tasks_use_the_model_s_own_world(cache):
     """A checkpoint of another world (here seed 5) gets that world's examples, not the default world's."""
     from xlingual_probe.synthetic import build_world, nli_examples
     from xlingual_probe.training import TrainConfig
-    from xlingual_probe.training.loop import load_task_data
+    from xlingual_probe.training.data import load_task_data
 
     other = dataclasses.replace(get_preset("tiny"), seed=5)
     path = ensure_pretrained(other, progress=False, threads=1)

@@ -56,7 +56,9 @@ def examples_of(sentences: list[list[tuple[str, str]]]) -> datasets.Dataset:
 def score_tags(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
     """Score tag strings through the task (one feature per sentence, every word labelled)."""
     features = datasets.Dataset.from_dict({"labels": [[IGNORE_INDEX] + [TAG[t] for t in s] + [IGNORE_INDEX]
-                                                      for s in gold]})
+                                                      for s in gold],
+                                           "example_id": list(range(len(gold))),
+                                           "word_index": [list(range(len(s))) for s in gold]})
     examples = examples_of([[("w", t) for t in s] for s in gold])
     predictions = [[TAG[t] for t in s] for s in pred]
     return PanXTask().score(predictions, features, examples, "en")
@@ -111,7 +113,8 @@ def test_no_entities_anywhere_scores_zero_without_warning():
 
 
 def test_score_rejects_misaligned_predictions():
-    features = datasets.Dataset.from_dict({"labels": [[IGNORE_INDEX, 1, 2, IGNORE_INDEX]]})
+    features = datasets.Dataset.from_dict({"labels": [[IGNORE_INDEX, 1, 2, IGNORE_INDEX]], "example_id": [0],
+                                           "word_index": [[0, 1]]})
     with pytest.raises(ValueError, match="2 labelled positions but 1"):
         PanXTask().score([[1]], features, examples_of([[("a", "B-PER"), ("b", "I-PER")]]), "en")
 
@@ -135,16 +138,67 @@ def test_only_the_first_sub_token_of_a_word_is_labelled(tokenizer):
     assert evaluation[0]["labels"] == expected
 
 
-def test_truncated_words_are_dropped_from_gold_and_prediction(tokenizer):
+def test_long_sentences_are_split_at_word_boundaries_and_every_word_is_scored(tokenizer):
     ex = examples_of([[("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Oslo", "B-LOC")],
                       [("Mary", "B-PER")]])
     task = PanXTask()
-    features = task.encode(ex, tokenizer, train=False, max_length=5)  # [CLS] John Smith visited [SEP]
-    assert features["word_index"] == [[0, 1, 2], [0]]
+    # 3 sub-tokens per feature: [CLS] John Smith visited [SEP] | [CLS] Oslo [SEP] (4 sub-tokens: too many
+    # for one feature, so the unknown token, as XTREME does) | [CLS] Mary [SEP]
+    features = task.encode(ex, tokenizer, train=False, max_length=5)
+    assert features["example_id"] == [0, 0, 1]
+    assert features["word_index"] == [[0, 1, 2], [3], [0]]
+    assert features["truncated"] == [0, 0, 0]
+    assert tokenizer.convert_ids_to_tokens(features[1]["input_ids"]) == ["[CLS]", "[UNK]", "[SEP]"]
     predictions = oracle_predictions(task, features, tokenizer)
-    assert predictions == [[TAG["B-PER"], TAG["I-PER"], TAG["O"]], [TAG["B-PER"]]]
+    assert task.score(predictions, features, ex, "en") == {"f1": 100.0, "precision": 100.0, "recall": 100.0}
+    # missing the LOC entity of the second feature costs recall: it is not dropped from the gold
+    predictions[1] = [TAG["O"]]
     scores = task.score(predictions, features, ex, "en")
-    assert scores["f1"] == 100.0  # the cut LOC entity is in neither sequence
+    assert scores["precision"] == 100.0 and scores["recall"] == pytest.approx(200 / 3)
+
+
+def test_panx_long_sentence_of_the_issue_scores_every_gold_entity(tokenizer):
+    """Issue #15, fault 1: 150 one-sub-token words, B-LOC at 0, B-ORG at 139, max length 128; a model that
+    finds the first entity and misses the second scores F1 66.67 (P 100, R 50), not 100."""
+    tags = ["O"] * 150
+    tags[0], tags[139] = "B-LOC", "B-ORG"
+    words = ["Paris" if t == "B-LOC" else "Mary" if t == "B-ORG" else "the" for t in tags]
+    ex = examples_of([list(zip(words, tags))])
+    task = PanXTask()
+    features = task.encode(ex, tokenizer, train=False, max_length=128)
+    assert all(len(ids) <= 128 for ids in features["input_ids"])
+    # finds word 0's entity, misses word 139's
+    predictions = [[TAG["O"] if w == 139 else TAG[tags[w]] for w in words_] for words_ in features["word_index"]]
+    scores = task.score(predictions, features, ex, "en")
+    assert scores["f1"] == pytest.approx(200 / 3)
+    assert scores["precision"] == pytest.approx(100.0)
+    assert scores["recall"] == pytest.approx(50.0)
+    assert sorted(w for ws in features["word_index"] for w in ws) == list(range(150))  # XTREME: 126 + 24 words
+    assert [len(ws) for ws in features["word_index"]] == [126, 24]
+    train = task.encode(ex, tokenizer, train=True, max_length=128)
+    assert sum(label != IGNORE_INDEX for row in train["labels"] for label in row) == 150
+
+
+def test_words_without_sub_tokens_become_the_unknown_token_and_are_scored(tokenizer):
+    ex = examples_of([[("John", "B-PER"), ("", "O"), ("Paris", "B-LOC")]])
+    task = PanXTask()
+    features = task.encode(ex, tokenizer, train=False, max_length=32)
+    assert features["word_index"] == [[0, 1, 2]]
+    assert task.score([[TAG["B-PER"], TAG["O"], TAG["O"]]], features, ex, "en")["recall"] == 50.0
+
+
+def test_non_iob2_tag_names_are_refused(tokenizer):
+    class Toy(TokenClassificationTask):
+        name = "toy-labels"
+        labels: ClassVar[list[str]] = ["LABEL_0", "LABEL_1"]
+
+        def load(self, opts):
+            raise NotImplementedError
+
+    ex = datasets.Dataset.from_dict({"tokens": [["a", "b"]], "ner_tags": [[1, 0]]})
+    features = Toy().encode(ex, tokenizer, train=False, max_length=16)
+    with pytest.raises(UserError, match="not IOB2 tags"):
+        Toy().score([[1, 0]], features, ex, "xx")
 
 
 def test_collator_pads_labels_with_ignore_index(tokenizer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from types import SimpleNamespace
 
@@ -194,3 +195,49 @@ def test_long_questions_are_cut_to_max_query_length():
                        zip(features["input_ids"], features["offset_mapping"])]
     assert all(q <= task.max_query_length + 3 for q in question_tokens)
     assert task.score(perfect_logits(features, exs), features, exs, "en")["f1"] == 100.0
+
+
+def window_starts(features: datasets.Dataset, context: str) -> list[int]:
+    """The context-token index (here: word index) where each window's context starts."""
+    return [len(context[:next(o for o in offsets if o is not None)[0]].split()) for offsets in features["offset_mapping"]]
+
+
+@pytest.mark.parametrize("mode, starts", [("between-starts", [0, 128, 256, 384, 512, 640]),
+                                          ("overlap", [0, 248, 496, 744])])
+def test_windows_of_a_1000_token_context_at_384_follow_the_stride_mode(mode, starts):
+    """Issue #15, fault 2: XTREME's doc_stride 128 is the distance between window starts (the last window
+    reaches the end); HF run_qa's is the overlap of consecutive windows."""
+    task, tok = StubTask(), tiny_tokenizer()
+    task.stride_mode = mode
+    context = " ".join(f"w{i % 150}" for i in range(1000))
+    exs = datasets.Dataset.from_dict({"id": ["long"], "context": [context], "question": ["Where is the treasure?"],
+                                      "answers": [{"text": ["w0"], "answer_start": [0]}]}, features=QA_FEATURES)
+    features = task.encode(exs, tok, train=False, max_length=384)
+    assert window_starts(features, context) == starts
+    covered = {w for offsets in features["offset_mapping"] for o in offsets if o is not None
+               for w in [len(context[:o[0]].split())]}
+    assert covered == set(range(1000))  # no context token is skipped
+    assert features["truncated"] == [0] * len(starts)
+
+
+def test_xtreme_windows_depend_on_each_question_s_length():
+    task, tok = StubTask(), tiny_tokenizer()
+    context = " ".join(f"w{i % 150}" for i in range(1000))
+    questions = ["Where is the treasure?", " ".join(["where"] * 100)]  # 5 tokens; cut to 64
+    exs = datasets.Dataset.from_dict({"id": ["a", "b"], "context": [context] * 2, "question": questions,
+                                      "answers": [{"text": ["w0"], "answer_start": [0]}] * 2}, features=QA_FEATURES)
+    features = task.encode(exs, tok, train=False, max_length=384)
+    ids = features["example_id"]
+    assert ids == sorted(ids, key=["a", "b"].index)  # examples keep their order
+    for example_id in ("a", "b"):
+        rows = features.select([i for i, e in enumerate(ids) if e == example_id])
+        starts = window_starts(rows, context)
+        assert [b - a for a, b in itertools.pairwise(starts)] == [128] * (len(starts) - 1)
+    assert [t for t, i in zip(features["truncated"], ids) if i == "b"] == [1] * ids.count("b")
+
+
+def test_unknown_stride_mode_is_a_user_error():
+    task = StubTask()
+    task.stride_mode = "sideways"
+    with pytest.raises(UserError, match="stride mode"):
+        task.encode(examples([0]), tiny_tokenizer(), train=False, max_length=384)

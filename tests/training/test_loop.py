@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.tiny import kill_at, tiny_config
-from xlingual_probe.runs import load_runs
+from xlingual_probe.runs import NUMERICS_VERSION, load_runs
 from xlingual_probe.training import train
 from xlingual_probe.utils.io import read_json, read_jsonl
 
@@ -111,8 +111,9 @@ def test_a_run_made_under_another_numerics_version_is_not_reused(tiny_model, tin
 
     config = tiny_config(tiny_model, tiny_data, tmp_path / "run", max_steps=2, eval_every=2)
     train(config, show_progress=False)
-    assert read_json(tmp_path / "run/config.json")["numerics_version"] == 1
-    monkeypatch.setattr("xlingual_probe.training.loop.NUMERICS_VERSION", 2)
+    assert read_json(tmp_path / "run/config.json")["numerics_version"] == NUMERICS_VERSION
+    for module in ("identity", "loop"):  # the key and the config.json the run writes
+        monkeypatch.setattr(f"xlingual_probe.training.{module}.NUMERICS_VERSION", NUMERICS_VERSION + 1)
     with pytest.raises(UserError, match="numerics_version"):
         train(config, resume=True, show_progress=False)
 

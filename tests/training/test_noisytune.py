@@ -131,3 +131,60 @@ def test_non_finite_parameter_raises():
     with pytest.raises(ValueError, match="bias holds NaN"):
         apply_noisytune(model, [])
     assert torch.equal(model.weight, weight_before)  # nothing was changed before the error
+
+
+def changed_by_noise(folder: str, **config_values) -> set[str]:
+    """The parameters the loop's NoisyTune changed: the starting model with λ = 0.15 against λ = 0 (same seed)."""
+    from xlingual_probe.training import TrainConfig
+    from xlingual_probe.training.loop import load_starting_model
+
+    config = TrainConfig(model=folder, task="xnli", out="unused", seed=3, noise_lambda=0.15, **config_values)
+    noisy = dict(load_starting_model(config, "sequence", 3)[0].named_parameters())
+    plain = dict(load_starting_model(config.replace(noise_lambda=0.0), "sequence", 3)[0].named_parameters())
+    return {name for name, param in noisy.items() if not torch.equal(param, plain[name])}
+
+
+@pytest.mark.parametrize("with_pooler", [True, False])
+def test_pretrained_means_loaded_from_the_checkpoint(tmp_path, with_pooler):
+    import transformers as T
+
+    from tests.models.models_tiny import family_config, save_checkpoint
+
+    model = T.BertModel(family_config("bert"), add_pooling_layer=with_pooler)
+    if with_pooler:  # a trained pooler's bias is not constant (a fresh one, all zeros, would be skipped as such)
+        with torch.no_grad():
+            model.pooler.dense.bias.normal_()
+    changed = changed_by_noise(save_checkpoint(model, tmp_path))
+    pooler = {"bert.pooler.dense.weight", "bert.pooler.dense.bias"}
+    # a loaded pooler is pre-trained (mBERT: the paper's "every pre-trained matrix"); a missing one is
+    # newly initialised (multilingual-e5) and left alone, like the new classifier
+    assert (pooler <= changed) if with_pooler else not (pooler & changed)
+    assert not changed & {"classifier.weight", "classifier.bias"}
+    assert {"bert.embeddings.word_embeddings.weight", "bert.encoder.layer.1.output.dense.weight"} <= changed
+
+
+def test_reinitialised_units_are_not_pretrained(tmp_path):
+    import transformers as T
+
+    from tests.models.models_tiny import family_config, save_checkpoint
+
+    folder = save_checkpoint(T.BertModel(family_config("bert")), tmp_path)
+    changed = changed_by_noise(folder, reinit=["0"])
+    assert not any(name.startswith("bert.encoder.layer.0.") for name in changed)
+    assert any(name.startswith("bert.encoder.layer.1.") for name in changed)
+
+
+def test_xl_final_layernorm_is_pretrained_although_the_map_calls_it_head(tmp_path):
+    import transformers as T
+
+    from tests.models.models_tiny import family_config, save_checkpoint
+    from xlingual_probe.models import get_model_map
+
+    model = T.XLMRobertaXLModel(family_config("xlm-roberta-xl"))
+    with torch.no_grad():  # a trained LayerNorm is not constant (fresh ones are skipped as constants)
+        model.encoder.LayerNorm.weight.uniform_(0.5, 1.5)
+    folder = save_checkpoint(model, tmp_path)
+    changed = changed_by_noise(folder)
+    head = set(get_model_map(T.XLMRobertaXLForSequenceClassification(family_config("xlm-roberta-xl"))).head)
+    assert "roberta.encoder.LayerNorm.weight" in head and "roberta.encoder.LayerNorm.weight" in changed
+    assert not changed & {name for name in head if name.startswith("classifier.")}

@@ -228,8 +228,9 @@ def test_for_method():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"c1": 0.0}, "c1"),
+        ({"c1": 1.5}, "c1 must be in"),  # a speed-up is not policy I (the paper: c1 < 1)
         ({"c1": -1.0}, "c1"),
+        ({"c2": 0.5}, "c2 must be"),  # a slow-down is not policy IV
         ({"c2": float("inf")}, "c2"),
         ({"r": 0}, "r must"),
         ({"window": 0}, "window"),
@@ -345,3 +346,8 @@ def test_loop_policy_matches_engine_and_swaps_move_roles():
         # swap-S (Table 8): S_I∖S_II gets policy II instead of policy I
         assert k_swap["S_I"] == (1.0 if state.phase == 1 else state.r_phi)
         assert k_swap["S_II"] == state.K["S_II"] and k_swap["V_II"] == state.K["V_II"]
+
+
+def test_c1_zero_freezes_s1_in_phase_1_as_the_paper_s_table_5_tries():
+    policy = SlowFastPolicy(SlowFastConfig(c1=0.0, window=2))
+    assert policy.step(1.0).K["S_I"] == 0.0

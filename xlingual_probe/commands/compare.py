@@ -54,6 +54,9 @@ def compare_command(
     which: Annotated[str, typer.Option(help="Score the 'best' (paper) or the 'final' evaluation.")] = "best",
     alpha: Annotated[float, typer.Option(help="Significance level of the paired t-test vs DF.")] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    allow_incomplete: Annotated[bool, typer.Option(
+        "--allow-incomplete", help="Compare even if some runs have no result (left out; their pairs are lost).")
+    ] = False,
     *,
     train_opts: dict[str, Any],
     policy_opts: dict[str, Any],
@@ -64,7 +67,8 @@ def compare_command(
     executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
     config = CompareConfig(train=values, out=str(out), seeds=seeds, methods=[methods], sets=policy_opts["sets"],
                            which=which, alpha=alpha, noise_lambda=policy_opts["noise_lambda"],
-                           policy=policy_hyper(policy_opts), policy_iv=policy_opts["policy_iv"])
+                           policy=policy_hyper(policy_opts), policy_iv=policy_opts["policy_iv"],
+                           allow_incomplete=allow_incomplete)
     try:
         result = compare_methods(config, executor=executor, show_progress=not quiet, log=typer.echo)
     except KeyboardInterrupt:

@@ -2,7 +2,8 @@
 (``train``, ``compare``) and execution (every command that fine-tunes: ``--executor`` and its resources).
 
 Each training option defaults to ``None`` (= not given), so the value comes from, in order of
-precedence: the command line, the ``--config`` file (YAML or JSON), the command's own defaults, and
+precedence: the command line, the ``--config`` file (YAML or JSON), the recipe (``--recipe``, else the
+task's default recipe: :mod:`xlingual_probe.training.recipes`), the command's own defaults, and
 :class:`~xlingual_probe.training.TrainConfig`'s defaults. :func:`with_train_options` adds the options
 to a typer command's signature and hands the command one dict, ``train_opts``;
 :func:`with_policy_options` does the same for the slow-and-fast options (``policy_opts``) and
@@ -21,6 +22,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from xlingual_probe.training import TrainConfig, read_config_file
+from xlingual_probe.training.recipes import apply_recipe, describe_recipe
 from xlingual_probe.utils.errors import UserError
 
 _OPTS = "Training options"
@@ -49,16 +51,21 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
     _option("text_columns", Optional[str], "classification: comma-separated text column(s).", _DATA),
     _option("label_column", Optional[str], "classification: label column.", _DATA),
     _option("train_file", Optional[str], "Explicit training file (e.g. SQuAD JSON for QA).", _DATA),
-    _option("max_length", Optional[int], "Tokens per feature [128; QA 384].", _DATA),
-    _option("max_steps", Optional[int], "Number of updates (overrides --epochs).", _OPTS),
-    _option("epochs", Optional[float], "Passes over the training set [1].", _OPTS),
-    _option("batch_size", Optional[int], "Examples per update [32].", _OPTS),
+    _option("recipe", Optional[str], "Hyper-parameters of 'xtreme' (the XTREME scripts; the benchmarks' default) "
+            "or 'paper' (Appendix B; selects by overall); options given override them [the task's].", _OPTS),
+    _option("max_length", Optional[int], "Tokens per feature [recipe: 128; QA 384].", _DATA),
+    _option("max_steps", Optional[int], "Number of updates (overrides --epochs) [recipe].", _OPTS),
+    _option("epochs", Optional[float], "Passes over the training set [recipe].", _OPTS),
+    _option("batch_size", Optional[int], "Examples per update, summed over processes and --grad-accum [recipe: 32].",
+            _OPTS),
+    _option("grad_accum", Optional[int], "Micro-batches per update (same update, less memory) [1].", _OPTS),
     _option("eval_batch_size", Optional[int], "Features per evaluation batch [64].", _OPTS),
-    _option("lr", Optional[float], "Peak learning rate [2e-5].", _OPTS),
-    _option("warmup_ratio", Optional[float], "Warm-up fraction of the updates [0.1].", _OPTS),
-    _option("weight_decay", Optional[float], "AdamW weight decay [0].", _OPTS),
+    _option("lr", Optional[float], "Peak learning rate [recipe].", _OPTS),
+    _option("warmup_ratio", Optional[float], "Warm-up fraction of the updates [recipe].", _OPTS),
+    _option("warmup_steps", Optional[int], "Warm-up updates (overrides --warmup-ratio) [recipe].", _OPTS),
+    _option("weight_decay", Optional[float], "AdamW weight decay [recipe: 0].", _OPTS),
     _option("max_grad_norm", Optional[float], "Gradient clipping (0 = off) [1.0].", _OPTS),
-    _option("eval_every", Optional[int], "Evaluate all languages every N updates [100].", _OPTS),
+    _option("eval_every", Optional[int], "Evaluate all languages every N updates [recipe: 100].", _OPTS),
     _option("eval_at_start", Optional[bool], "Also evaluate before the first update.", _OPTS,
             flag="--eval-at-start/--no-eval-at-start"),
     _option("select_by", Optional[str], "Best checkpoint by 'overall' (paper) or 'source' [overall].", _OPTS),
@@ -67,13 +74,23 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
             flag="--save-best/--no-save-best"),
     _option("seed", Optional[list[int]], "Training seed; repeat for one run per seed [42].", _OPTS),
     _option("data_seed", Optional[int], "Seed of the data subsampling [0].", _OPTS),
-    _option("precision", Optional[str], "fp32 or bf16 [fp32].", _OPTS),
+    _option("precision", Optional[str], "auto (the default: bf16 on a CUDA GPU, fp32 elsewhere), fp32 or bf16.", _OPTS),
+    _option("tf32", Optional[bool], "TF32 matrix products on CUDA (faster; changes the numbers).", _OPTS,
+            flag="--tf32/--no-tf32"),
+    _option("num_processes", Optional[int], "Processes per run (GPUs, or CPU processes); --batch-size stays "
+            "the global batch [1].", _OPTS),
+    _option("report_to", Optional[str], "Experiment trackers, comma-separated: tensorboard, wandb, mlflow (default: none).",
+            _OPTS),
     _option("freeze_embeddings", Optional[bool], "Freeze the embeddings (fast on CPU for big vocabularies).", _OPTS,
             flag="--freeze-embeddings/--no-freeze-embeddings"),
     _option("trust_remote_code", Optional[bool], "Allow model code from the hub.", _OPTS,
             flag="--trust-remote-code/--no-trust-remote-code"),
+    _option("qa_stride", Optional[str], "QA doc stride (128): tokens between window starts (between-starts, "
+            "XTREME; the default) or shared by consecutive windows (overlap, HF run_qa.py).", _DATA),
+    _option("skip_nonfinite", Optional[int], "Skip up to N updates with a NaN/inf loss before stopping the run as "
+            "diverged [0].", _OPTS),
 ]
-_LIST_OPTIONS = {"langs", "text_columns"}
+_LIST_OPTIONS = {"langs", "text_columns", "report_to"}
 
 # the slow-and-fast hyper-parameters (None = SPEC's default), then how the weight sets are chosen
 POLICY_HYPER = ("c1", "c2", "r", "window", "threshold", "phase_mode")
@@ -152,22 +169,31 @@ def policy_hyper(policy_opts: dict[str, Any]) -> dict[str, Any]:
     return {k: policy_opts[k] for k in POLICY_HYPER if policy_opts.get(k) is not None}
 
 
-def resolve_train_options(train_opts: dict[str, Any], defaults: dict[str, Any] | None = None
-                          ) -> tuple[dict[str, Any], list[int]]:
-    """Merge defaults < config file < flags; returns the TrainConfig values (without seed) and the seeds."""
-    values: dict[str, Any] = dict(defaults or {})
+def resolve_train_options(train_opts: dict[str, Any], defaults: dict[str, Any] | None = None,
+                          log: Callable[[str], None] | None = typer.echo) -> tuple[dict[str, Any], list[int]]:
+    """Merge defaults < recipe < config file < flags; returns the TrainConfig values (without seed) and the seeds.
+
+    The recipe (:func:`~xlingual_probe.training.recipes.apply_recipe`) is the one the config file or
+    the flags name, else the task's default; its line (values, overrides) goes to ``log``.
+    """
+    given: dict[str, Any] = {}
     if train_opts.get("config") is not None:
-        values.update(read_config_file(train_opts["config"]))
-    values.update({k: v for k, v in train_opts.items() if v is not None and k != "config"})
+        given.update(read_config_file(train_opts["config"]))
+    given.update({k: v for k, v in train_opts.items() if v is not None and k != "config"})
+    for required in ("model", "task"):
+        if not given.get(required):
+            raise UserError(f"--{required} is required (on the command line or in --config)")
+    values = {**(defaults or {}), **apply_recipe(given)}
     for key in _LIST_OPTIONS:
         if isinstance(values.get(key), str):
             values[key] = [x.strip() for x in values[key].split(",") if x.strip()]
     seeds = values.pop("seed", None)
-    seeds = [42] if seeds in (None, []) else ([seeds] if isinstance(seeds, int) else list(seeds))
+    seeds = [42] if seeds in (None, []) else ([seeds] if isinstance(seeds, int) else seeds)
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UserError(f"--seed must be an integer or a list of integers, not {seeds!r}")
     unknown = set(values) - TrainConfig.field_names()
     if unknown:
-        raise UserError(f"unknown option(s) in config: {', '.join(sorted(unknown))}")
-    for required in ("model", "task"):
-        if not values.get(required):
-            raise UserError(f"--{required} is required (on the command line or in --config)")
+        raise UserError(f"unknown option(s) in config: {', '.join(map(repr, sorted(unknown)))}")
+    if log is not None and (line := describe_recipe(values)) is not None:
+        log(line)
     return values, seeds

@@ -57,9 +57,9 @@ def probe_cka_command(
     cka_pooling: Annotated[str, typer.Option(
         "--cka-pooling", help="tokens (every token under the mask) or mean (mean-pooled sentences).",
         rich_help_panel=_PANEL)] = "tokens",
-    cka_debiased: Annotated[bool, typer.Option(
-        "--cka-debiased", help="Unbiased HSIC estimator (for few rows relative to the width).",
-        rich_help_panel=_PANEL)] = False,
+    cka_debiased: Annotated[bool | None, typer.Option(
+        "--cka-debiased/--no-cka-debiased", help="Unbiased HSIC estimator [on for --cka-pooling mean "
+        "(few rows against the width), off for tokens].", rich_help_panel=_PANEL, show_default=False)] = None,
     cka_device: Annotated[str | None, typer.Option(
         "--cka-device", help="Device of the frozen copy, e.g. cpu or cuda:1 (default: the training device).",
         rich_help_panel=_PANEL)] = None,
@@ -81,7 +81,7 @@ def probe_cka_command(
     executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
     outcomes = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, executor=executor,
                          cka_probe=probe_config.to_dict())
-    dirs = [o.job.run_dir for o in outcomes if o.finished]
+    dirs = [o.job.run_dir for o in outcomes if o.complete]
     report_cka(dirs, out, plot)
     executor.raise_for_failures()
 

@@ -33,6 +33,7 @@ from xlingual_probe.experiments.methods import (
 )
 from xlingual_probe.experiments.seeds import run_seeds
 from xlingual_probe.reporting import format_score, seed_summary_table
+from xlingual_probe.runs import DIVERGED
 from xlingual_probe.training.policies import SWAPS
 from xlingual_probe.utils.errors import UserError
 
@@ -49,7 +50,9 @@ Examples:
 
 
 def best_line(run_dir: Path, summary: dict[str, Any]) -> str:
-    """``RUN: best at update N: source …, target mean …, overall …, gap …  (T s)``."""
+    """``RUN: best at update N: source …, target mean …, overall …, gap …  (T s)``; a diverged run's reason."""
+    if summary.get("status") == DIVERGED:
+        return f"{run_dir}: diverged: {summary['reason']}"
     best = summary["best"]
     return (f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
             f"target mean {format_score(best['target_mean'])}, overall {best['overall']:.2f}, "
@@ -90,12 +93,14 @@ def train_command(
                                 policy_iv=policy_opts["policy_iv"]))
     outcomes = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, executor=executor,
                          extra_config={"selection": selection_record(selection)} if selection else None)
-    finished = [o for o in outcomes if o.finished]
-    for outcome in finished:
+    complete = [o for o in outcomes if o.complete]
+    for outcome in complete:
         typer.echo(best_line(outcome.job.run_dir, outcome.summary))
-    if len(finished) > 1:
-        typer.echo(seed_summary_table([str(o.job.run_dir) for o in finished]).to_string(index=False))
+    if len(complete) > 1:
+        typer.echo(seed_summary_table([str(o.job.run_dir) for o in complete]).to_string(index=False))
     executor.raise_for_failures()
+    if any(o.status == DIVERGED for o in complete):
+        raise typer.Exit(1)  # recorded in summary.json, but a script must not take it for success
 
 
 train_command.__doc__ = (train_command.__doc__ or "") + EXAMPLES

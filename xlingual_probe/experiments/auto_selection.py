@@ -21,6 +21,7 @@ from xlingual_probe.models.units import count_layers, parse_layers
 from xlingual_probe.probes.cka_probe import CKAProbeConfig
 from xlingual_probe.runs import BASELINE, FINISHED, RunFiles
 from xlingual_probe.selection import SelectionOptions, paper_selection, select_from_sweep
+from xlingual_probe.training.identity import keyed_run_dir, run_identity
 
 AUTO_EXPERIMENTS = ("reinit", "freeze", "group-freeze", "lr-x10")
 
@@ -69,8 +70,9 @@ def auto_selection(train_values: dict[str, Any], seeds: list[int], out_dir: str 
             continue
         files = RunFiles(job.run_dir)
         if files.status() == FINISHED and not files.cka.is_file():  # a baseline that finished without the probe
-            separate.append(RunJob(job.config.replace(out=str(out_dir / "cka" / f"seed-{job.seed}")),
-                                   label="cka", cka_probe=probe))
+            # the CKA run of an earlier sweep (other data or code) is never reused: a new key, not an error
+            run_dir, _ = keyed_run_dir(out_dir / "cka" / f"seed-{job.seed}", run_identity(job.config))
+            separate.append(RunJob(job.config.replace(out=str(run_dir)), label="cka", cka_probe=probe))
             cka_runs.append(separate[-1].config.out)
         else:
             in_sweep.append(job.seed)
@@ -78,7 +80,7 @@ def auto_selection(train_values: dict[str, Any], seeds: list[int], out_dir: str 
     outcomes = executor.run(separate, status_dir=out_dir / "cka")
     run_sweep(sweep, executor=executor, num_layers=num_layers, show_progress=show_progress, cka_probe=probe,
               cka_seeds=in_sweep)
-    incomplete = [o.describe() for o in outcomes if not o.finished] + missing_runs(sweep.out)
+    incomplete = [o.describe() for o in outcomes if not o.complete] + missing_runs(sweep.out)
     if incomplete:
         raise RunsFailed(f"--sets auto selects from the whole sweep, but {len(incomplete)} of its runs did not "
                          "finish (run the same command again to resume them, --retry-failed to rerun failed "

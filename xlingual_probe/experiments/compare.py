@@ -10,7 +10,9 @@ Method:
     Every method trains with the *same* TrainConfig apart from its own settings (``method``,
     ``noise_lambda`` for NoisyTune, ``slowfast`` for the policy methods), once per seed, into
     ``OUT/<method>/seed-<k>`` with ``train(..., resume=True)``: re-running reuses finished runs and
-    resumes unfinished ones (a run directory made with other options is refused, not reused). The
+    resumes unfinished ones. A run whose identity differs from the one in that folder (other options,
+    changed data files, another numerics version: :mod:`xlingual_probe.training.identity`) is never
+    reused: it runs in ``OUT/<method>/seed-<k>-<key>`` and the log says why. The
     policy methods take their weight sets from one selection resolved once (``paper``, ``auto`` or
     a file; saved as ``OUT/selection.json``). Methods:
 
@@ -31,7 +33,7 @@ Method:
 Outputs in ``OUT``: ``compare.json`` (the options and run directories), ``comparison.csv`` (per
 method: seeds, mean and std of source, target_mean, overall, gap; overall_diff, t, p, significant),
 ``comparison_languages.csv`` (method, lang, seeds, mean, std), ``comparison.md`` (both tables, and the
-runs that did not finish, which every table leaves out) and ``status.txt`` (the executor's progress view).
+runs without a result, which every table leaves out under ``allow_incomplete``) and ``status.txt`` (the executor's progress view).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.experiments.methods import (
@@ -53,8 +56,9 @@ from xlingual_probe.experiments.methods import (
     selection_record,
 )
 from xlingual_probe.reporting import format_mean_std, markdown_table
-from xlingual_probe.runs import FINISHED, RunFiles
+from xlingual_probe.runs import FINISHED, RESULT_STATUSES, RunFiles, describe_incomplete, differing_keys
 from xlingual_probe.training.config import TrainConfig, check_seeds
+from xlingual_probe.training.identity import keyed_run_dir, run_identity
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -101,6 +105,8 @@ class CompareConfig:
         policy: slow-and-fast hyper-parameters (``c1``, ``c2``, ``r``, ``window``, ``threshold``,
             ``phase_mode``); missing ones take SPEC's defaults.
         policy_iv: ``auto`` (the selection's decision), ``on`` or ``off`` (the paper's NER setting).
+        allow_incomplete: compare even if some runs have no result summary (they are left out);
+            by default that is an error.
     """
 
     train: dict[str, Any]
@@ -113,6 +119,7 @@ class CompareConfig:
     noise_lambda: float = 0.15
     policy: dict[str, Any] = field(default_factory=dict)
     policy_iv: str = "auto"
+    allow_incomplete: bool = False
 
     def __post_init__(self) -> None:
         self.methods = parse_methods(self.methods)
@@ -149,20 +156,37 @@ def method_dir(method: str) -> str:
     return method.replace(":", "-")
 
 
-def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-seed scores of finished runs: (method, seed, source, target_mean, overall, gap), and
-    per-language scores in long form (method, seed, lang, value); runs without a finished summary are
-    left out."""
+def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best", allow_incomplete: bool = False
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-seed scores of complete runs: (method, seed, status, source, target_mean, overall, gap), and
+    per-language scores in long form (method, seed, lang, value).
+
+    A diverged run is a row with ``status`` ``diverged`` and no scores (its evaluations before the
+    divergence are not the method's result); the paired test then has one pair fewer, and the tables
+    say so.
+
+    Raises:
+        UserError: a run without a result summary (incomplete, or errored), unless ``allow_incomplete``
+            (then it is left out): a paired test must not lose pairs silently.
+    """
+    missing = [str(run) for runs in run_dirs.values() for _, run in runs
+               if RunFiles(run).status() not in RESULT_STATUSES]
+    if missing and not allow_incomplete:
+        raise UserError(f"cannot compare with {describe_incomplete(missing)}: the paired test would lose their "
+                        "pairs. Run the same command again to finish them, or pass --allow-incomplete to compare "
+                        "without them")
     scores, languages = [], []
     for method, runs in run_dirs.items():
         for seed, run in runs:
-            if RunFiles(run).status() != FINISHED:
+            files = RunFiles(run)
+            status = files.status()
+            if status not in RESULT_STATUSES:
                 continue
-            record = read_json(RunFiles(run).summary)[which]
-            scores.append({"method": method, "seed": seed, **{k: record.get(k) for k in SCORES}})
+            record = read_json(files.summary)[which] if status == FINISHED else {"metrics": {}}
+            scores.append({"method": method, "seed": seed, "status": status, **{k: record.get(k) for k in SCORES}})
             languages += [{"method": method, "seed": seed, "lang": lang, "value": value}
                           for lang, value in record["metrics"].items()]
-    return (pd.DataFrame(scores, columns=["method", "seed", *SCORES]),
+    return (pd.DataFrame(scores, columns=["method", "seed", "status", *SCORES]),
             pd.DataFrame(languages, columns=["method", "seed", "lang", "value"]))
 
 
@@ -206,12 +230,14 @@ def paired_tests(scores: pd.DataFrame, reference: str = REFERENCE, alpha: float 
 
 def comparison_tables(scores: pd.DataFrame, languages: pd.DataFrame, reference: str = REFERENCE,
                       alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The main table (one row per method: seeds, ``{score}_mean``/``_std``, overall_diff, t, p,
-    significant) and the per-language table (method, lang, seeds, mean, std)."""
+    """The main table (one row per method: seeds, diverged (runs among them without a score),
+    ``{score}_mean``/``_std``, overall_diff, t, p, significant) and the per-language table (method,
+    lang, seeds, mean, std)."""
     tests = paired_tests(scores, reference, alpha).set_index("method")
     rows = []
     for method, group in scores.groupby("method", sort=False):
-        row: dict[str, Any] = {"method": method, "seeds": len(group)}
+        diverged = int((group["status"] == "diverged").sum()) if "status" in group else 0
+        row: dict[str, Any] = {"method": method, "seeds": len(group), "diverged": diverged}
         for score in SCORES:
             values = pd.to_numeric(group[score], errors="coerce").dropna()
             row[f"{score}_mean"] = values.mean() if len(values) else math.nan
@@ -231,7 +257,9 @@ def comparison_tables(scores: pd.DataFrame, languages: pd.DataFrame, reference: 
 def comparison_markdown(table: pd.DataFrame, languages: pd.DataFrame, header: str, alpha: float) -> str:
     """``comparison.md``: the Table 2/4 shape (mean ± std), the paired test, and the per-language table."""
     main = pd.DataFrame([{
-        "method": r["method"], "seeds": r["seeds"], "source": format_mean_std(r["source_mean"], r["source_std"]),
+        "method": r["method"],
+        "seeds": f"{r['seeds']} ({r['diverged']} diverged)" if r.get("diverged") else r["seeds"],
+        "source": format_mean_std(r["source_mean"], r["source_std"]),
         "target mean": format_mean_std(r["target_mean_mean"], r["target_mean_std"]),
         "overall": format_mean_std(r["overall_mean"], r["overall_std"]),
         "gap": format_mean_std(r["gap_mean"], r["gap_std"]),
@@ -242,8 +270,11 @@ def comparison_markdown(table: pd.DataFrame, languages: pd.DataFrame, header: st
     order = list(dict.fromkeys(languages["lang"]))
     per_lang = wide.pivot(index="method", columns="lang", values="text").reindex(
         index=list(table["method"]), columns=order).reset_index()
+    diverged = int(table["diverged"].sum()) if "diverged" in table else 0
+    note = (f" {diverged} run(s) diverged (a non-finite training loss): they count in `seeds` but have no score, "
+            "so their pairs are missing from the test." if diverged else "")
     return (f"{header}\n\n{markdown_table(main)}\n\nPaired t-test (scipy.stats.ttest_rel, two-sided) of each "
-            "method's per-seed overall score against DF's on the same seeds; n/a with fewer than 2 pairs.\n\n"
+            f"method's per-seed overall score against DF's on the same seeds; n/a with fewer than 2 pairs.{note}\n\n"
             f"## Per language (mean ± std over seeds)\n\n{markdown_table(per_lang)}\n")
 
 
@@ -251,8 +282,10 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
                     show_progress: bool = False, log=None) -> ComparisonResult:
     """Run every method × seed (reusing finished runs), then write and return the comparison tables.
 
-    A failed run does not stop the others: the tables are built from the finished runs,
-    ``comparison.md`` names the missing ones, and the failures stay in ``executor.failures``.
+    A failed run does not stop the others, but the paired test needs every run: once all ran, a failure
+    raises :class:`~xlingual_probe.experiments.executor.RunsFailed` naming it, unless
+    ``allow_incomplete`` (then the tables leave it out, ``comparison.md`` names it, and the failure stays
+    in ``executor.failures`` for the command to report).
 
     Args:
         config: the comparison.
@@ -267,10 +300,19 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
 
     Raises:
         UserError: bad options, or a run directory made with other options.
+        RunsFailed: a run ended with an error or was interrupted (unless ``allow_incomplete``: then
+            the tables leave it out and the command reports it after them).
     """
     out = Path(config.out)
+    log = log or tqdm.write
     executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
     train = executor.run_values(config.train)
+    if (out / "compare.json").is_file():  # another comparison's runs would be refused one by one, later
+        saved = read_json(out / "compare.json").get("train", {})
+        changed = differing_keys(saved, train)
+        if changed:
+            raise UserError(f"{out} holds a comparison of {saved.get('model')} on {saved.get('task')} with other "
+                            f"training options ({', '.join(changed)}); use another --out")
     selection = None
     if needs_sets(config.methods):
         selection = resolve_sets(config.sets, train, config.seeds, out / "auto", num_layers=num_layers,
@@ -283,26 +325,34 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
                                                   policy=config.policy, policy_iv=config.policy_iv)}
         extra = None if values["slowfast"] is None else {"selection": selection_record(selection)}
         for seed in config.seeds:
-            run_dir = out / method_dir(method) / f"seed-{seed}"
-            jobs.append(RunJob(TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)}),
-                               label=method, extra_config=extra))
+            run_config = TrainConfig.from_dict({**values, "seed": seed, "out": ""})
+            run_dir, reasons = keyed_run_dir(out / method_dir(method) / f"seed-{seed}", run_identity(run_config))
+            if reasons:
+                log(f"{method} seed {seed}: runs anew in {run_dir}, not reusing {run_dir.parent / f'seed-{seed}'} "
+                    f"({'; '.join(reasons)})")
+            jobs.append(RunJob(run_config.replace(out=str(run_dir)), label=method, extra_config=extra))
+    runs: dict[str, list[str]] = {}
+    for job in jobs:
+        runs.setdefault(job.label, []).append(str(job.run_dir))
     atomic_write_json(out / "compare.json", {
         "schema_version": 1, "options": {k: v for k, v in asdict(config).items() if k != "train"},
         "train": train,
         "selection": selection_record(selection),
-        "runs": {m: [str(out / method_dir(m) / f"seed-{s}") for s in config.seeds] for m in config.methods}})
+        "runs": runs})
     outcomes = executor.run(jobs, status_dir=out)
     run_dirs: dict[str, list[tuple[int, Path]]] = {}
     for job in jobs:
         run_dirs.setdefault(job.label, []).append((job.seed, job.run_dir))
-    scores, languages = run_scores(run_dirs, config.which)
+    if not config.allow_incomplete:  # name the failed runs and their errors rather than "incomplete"
+        executor.raise_for_failures()
+    scores, languages = run_scores(run_dirs, config.which, config.allow_incomplete)
     table, lang_table = comparison_tables(scores, languages, REFERENCE, config.alpha)
     model, task = config.train.get("model"), config.train.get("task")
     sets = "" if selection is None else (f" Weight sets ({selection['source']}): " + ", ".join(
         f"{k} = {v or '(empty)'}" for k, v in selection["sets"].items())
         + f"; policy IV {_policy_iv_text(selection, config.policy_iv)}.")
-    missing = [f"{o.job.label} seed {o.job.seed} ({o.status})" for o in outcomes if not o.finished]
-    missing_text = (f" Missing (not finished, left out of every table): {', '.join(missing)}." if missing else "")
+    missing = [f"{o.job.label} seed {o.job.seed} ({o.status})" for o in outcomes if not o.complete]
+    missing_text = (f" Missing (no result, left out of every table): {', '.join(missing)}." if missing else "")
     header = (f"# Method comparison: {model} on {task}\n\n{config.which.capitalize()} evaluation, mean ± std over "
               f"seeds {config.seeds}; few-shot {config.train.get('few_shot', 0)}.{sets}{missing_text}")
     paths = {"csv": out / "comparison.csv", "languages": out / "comparison_languages.csv", "md": out / "comparison.md"}

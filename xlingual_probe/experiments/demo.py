@@ -5,7 +5,8 @@
 3. *Where*: the layer sweep (re-initialise / freeze each layer, feed-forward vs attention group
    experiments, ×10 learning rates) and the selection of S_I, S_II, V_I, V_II from it and from CKA.
 4. *How much*: slow-and-fast against DF with the selected sets, over seeds, with the paired test.
-5. Figures and ``report.md`` in the output folder.
+5. Figures and ``report.md`` in the output folder, then the HTML report of every paper figure and table
+   the demo's runs support (``report/report.html``, self-contained; :mod:`xlingual_probe.plots.report`).
 
 Every step reuses finished runs, so an interrupted demo continues where it stopped.
 """
@@ -22,6 +23,7 @@ from xlingual_probe.experiments.auto_selection import auto_selection
 from xlingual_probe.experiments.compare import CompareConfig, compare_methods
 from xlingual_probe.experiments.executor import Executor, SequentialExecutor
 from xlingual_probe.plots.curves import plot_cka_curves, plot_gap_curves
+from xlingual_probe.plots.report import write_report
 from xlingual_probe.synthetic import resolve_synthetic_model
 from xlingual_probe.utils.io import atomic_write_text
 
@@ -53,14 +55,15 @@ class DemoConfig:
 
 
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progress: bool = True,
-             executor: Executor | None = None) -> Path:
-    """Run every step of the demo and write ``report.md``; returns its path.
+             executor: Executor | None = None, command: str | None = None) -> Path:
+    """Run every step of the demo, write ``report.md`` and the HTML report; returns the HTML report's path.
 
     Args:
         config: the demo's settings.
         log: where progress lines go.
         show_progress: progress bars.
         executor: how the runs are carried out (default: one after the other in this process).
+        command: the command line, printed at the top of the HTML report.
 
     Raises:
         RunsFailed: a run of the sweep did not finish (the selection needs all of them).
@@ -99,10 +102,14 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progre
         "cka": plot_cka_curves(cka_runs, figures / "cka.png", title="CKA with the pre-trained model (DF)"),
         "layers": out / "selection" / "sweep" / "layers.png",  # written by the sweep
     }
-    timings["total"] = time.perf_counter() - start
     report = out / "report.md"
+    # PNG only: the page embeds it; `xprobe figures` writes the PDF / SVG versions when they are wanted
+    html = write_report([out], out / "report", title="xlingual-probe demo: every paper figure and table the demo "
+                        "supports", command=command, formats=("png",))
+    timings["total"] = time.perf_counter() - start
     atomic_write_text(report, demo_report(config, selection, comparison.paths, paths, timings, out))
-    return report
+    log(f"figures and tables the demo's runs cannot show: {len(html.result.skipped)} (listed in the report)")
+    return html.html
 
 
 def slowfast_equals_df_note(selection: dict[str, Any]) -> str:
@@ -139,6 +146,9 @@ def demo_report(config: DemoConfig, selection: dict[str, Any], comparison: dict[
         "## How much does protecting it help?", "",
         *([note, ""] if (note := slowfast_equals_df_note(selection)) else []),
         (comparison["md"]).read_text(encoding="utf-8") if "md" in comparison else "", "",
+        ("Every paper figure and table these runs support, with the command and configuration behind each "
+         "number: [report/report.html](report/report.html) (self-contained) and [report/report.md](report/report.md)."),
+        "",
         "## Timings (this machine)", "",
         *[f"- {name}: {seconds:.0f} s" for name, seconds in timings.items()], "",
     ]

@@ -6,15 +6,17 @@ the demo) turns its work into :class:`RunJob` s — one fine-tuning run each, wi
 picklable data — and hands them to an :class:`Executor`. :meth:`RunJob.run` is the only place where
 the toolkit calls :func:`~xlingual_probe.training.train`.
 
-A run is keyed by its identity (:func:`run_key`) and is *done* when its ``summary.json`` exists, with a
-``status``: ``finished``, ``diverged`` (the loop stopped on a non-finite loss) or ``error`` (the run
-raised; written here, with the last error line, by :func:`execute_job`). Every executor does the same
-three things (:meth:`Executor.run`):
+A run is keyed by its identity (:func:`run_key`: :mod:`xlingual_probe.training.identity`) and has ended
+when its ``summary.json`` exists, with a ``status`` (:data:`~xlingual_probe.runs.RESULT_STATUSES`):
+``finished`` or ``diverged`` (the loop stopped on a non-finite loss) are results; ``error`` (the run
+raised; written here, with the last error line, by :func:`execute_job`) is a failure. Every executor
+does the same three things (:meth:`Executor.run`):
 
-1. sort the jobs: a run in a terminal failed state (``diverged``, ``error``) is skipped unless
-   ``retry_failed``; every run directory gets the loop's checks (:func:`~xlingual_probe.training.loop.check_run_dir`:
-   a folder holding another config's run, or a non-empty one without ``resume``, stops the command
-   before anything runs); a finished run is read back, and every other run is *pending*;
+1. sort the jobs: a run with an ``error`` record is skipped unless ``retry_failed``; every run
+   directory gets the loop's checks (:func:`~xlingual_probe.training.loop.check_run_dir`: a folder
+   holding a run of another identity, or a non-empty one without ``resume``, stops the command before
+   anything runs); a complete run (finished or diverged: re-running it would give the same numbers)
+   is read back, and every other run is *pending*;
 2. map the pending runs to its workers (this process, local processes, Ray tasks, Slurm array tasks);
    each worker calls :func:`execute_job`, which trains, resumes an unfinished run from its last
    checkpoint, and turns an exception into an ``error`` summary, so one failed run never stops the
@@ -35,14 +37,13 @@ the others are :class:`~xlingual_probe.experiments.processes.ProcessExecutor`,
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,10 @@ from tqdm.auto import tqdm
 
 from xlingual_probe.experiments.progress import Progress
 from xlingual_probe.models.units import resolve_model_name
-from xlingual_probe.runs import DIVERGED, ERROR, FINISHED, NUMERICS_VERSION, RunFiles
+from xlingual_probe.runs import ERROR, FINISHED, NUMERICS_VERSION, RESULT_STATUSES, RunFiles
+from xlingual_probe.training import train
 from xlingual_probe.training.config import TrainConfig
+from xlingual_probe.training.identity import identity_key, run_identity
 from xlingual_probe.training.loop import check_run_dir
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, read_json
@@ -61,21 +64,15 @@ INTERRUPTED = "interrupted"
 
 
 def run_key(config: TrainConfig) -> str:
-    """8 hex digits identifying a run: a hash of its config (seed included, ``out`` excluded).
+    """8 hex digits identifying a run: :func:`~xlingual_probe.training.identity.identity_key` of its
+    :func:`~xlingual_probe.training.identity.run_identity` (config without ``out``, numerics version,
+    data fingerprint). Sweep run directories are named by it, error records carry it, and the
+    executors key their progress by it.
 
-    The one definition of a run's identity: sweep run directories are named by it, error records
-    carry it, and the executors key their progress by it. ``threads`` left unset (``None``, PyTorch's
-    default: what every run did before the field existed) is left out of the hash, so runs made before
-    it keep their keys and are reused.
-
-    >>> a = TrainConfig(model="m", task="xnli", out="a")
-    >>> run_key(a) == run_key(a.replace(out="b")) != run_key(a.replace(seed=1))
-    True
-    >>> run_key(a) != run_key(a.replace(threads=1))
-    True
+    Raises:
+        UserError: the run's data cannot be loaded (the fingerprint reads it).
     """
-    values = {k: v for k, v in config.to_dict().items() if k != "out" and not (k == "threads" and v is None)}
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+    return identity_key(run_identity(config))
 
 
 @dataclass
@@ -88,6 +85,9 @@ class RunJob:
         extra_config: more keys for the run's ``config.json`` (a sweep job's identity, the weight sets).
         cka_probe: options of the CKA probe (:class:`~xlingual_probe.probes.cka_probe.CKAProbeConfig`
             as a dict) when the run carries it; recorded as ``cka_probe`` in ``config.json``.
+        alignment_probe: options of the alignment probe
+            (:class:`~xlingual_probe.probes.alignment_probe.AlignmentProbeConfig` as a dict) when the
+            run carries it; recorded as ``alignment_probe`` in ``config.json``.
         resume: continue an unfinished run and reuse a finished one (else a non-empty run directory
             is refused).
         overwrite: delete the run directory first.
@@ -99,6 +99,7 @@ class RunJob:
     label: str = ""
     extra_config: dict[str, Any] | None = None
     cka_probe: dict[str, Any] | None = None
+    alignment_probe: dict[str, Any] | None = None
     resume: bool = True
     overwrite: bool = False
     workdir: str = field(default_factory=os.getcwd)
@@ -111,7 +112,7 @@ class RunJob:
     def seed(self) -> int:
         return self.config.seed
 
-    @property
+    @cached_property
     def key(self) -> str:
         return run_key(self.config)
 
@@ -135,11 +136,6 @@ class RunJob:
             UserError: the run directory holds another run (other config or numerics version) or is
                 not empty without ``resume``/``overwrite``; a bad option.
         """
-        # imported here: the training stack (accelerate, transformers) is only needed to execute runs
-        import torch
-
-        from xlingual_probe.training import train
-
         callbacks, extra = list(callbacks), dict(self.extra_config or {})
         if self.cka_probe is not None:
             from xlingual_probe.probes.cka_probe import CKAProbe, CKAProbeConfig
@@ -147,23 +143,23 @@ class RunJob:
             probe_config = CKAProbeConfig(**self.cka_probe)
             callbacks.insert(0, CKAProbe(probe_config))
             extra["cka_probe"] = probe_config.to_dict()
-        threads = torch.get_num_threads()
-        try:
-            return train(self.config, callbacks=callbacks, resume=self.resume, overwrite=self.overwrite,
-                         show_progress=show_progress, extra_config=extra or None)
-        finally:  # the run may pin its own thread count; the next job in this process starts as this one did
-            torch.set_num_threads(threads)
+        if self.alignment_probe is not None:
+            from xlingual_probe.probes.alignment_probe import AlignmentProbe, AlignmentProbeConfig
+
+            align_config = AlignmentProbeConfig(**self.alignment_probe)
+            callbacks.insert(0, AlignmentProbe(align_config))
+            extra["alignment_probe"] = align_config.to_dict()
+        return train(self.config, callbacks=callbacks, resume=self.resume, overwrite=self.overwrite,
+                     show_progress=show_progress, extra_config=extra or None)
 
     def recorded_failure(self) -> dict[str, Any] | None:
-        """The run's ``diverged`` / ``error`` summary, or ``None`` (no summary, finished, or an error
-        record made for another identity, which does not count)."""
+        """The run's ``error`` summary, or ``None`` (no summary, a result, or an error record made for
+        another identity, which does not count)."""
         files = RunFiles(self.run_dir)
-        if files.status() in (None, FINISHED):
+        if files.status() != ERROR:
             return None
         summary = read_json(files.summary)
-        if summary["status"] == ERROR and summary.get("key") != self.key:
-            return None
-        return summary
+        return summary if summary.get("key") == self.key else None
 
     def record_error(self, exc: BaseException) -> None:
         """Write an ``error`` summary (the last error line, the traceback, the run key), unless the run
@@ -174,8 +170,12 @@ class RunJob:
             return
         if files.config.is_file() and read_json(files.config).get("config") != self.config.to_dict():
             return
+        try:
+            key = self.key
+        except Exception:  # noqa: BLE001 - the run failed loading its data: it has no identity to record
+            key = None
         atomic_write_json(files.summary, {
-            "status": ERROR, "error": error_line(exc), "key": self.key, "numerics_version": NUMERICS_VERSION,
+            "status": ERROR, "error": error_line(exc), "key": key, "numerics_version": NUMERICS_VERSION,
             "method": self.config.method, "seed": self.seed,
             "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))})
 
@@ -193,7 +193,6 @@ def error_line(exc: BaseException) -> str:
     """
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
-
 
 def execute_job(job: RunJob, callbacks: Sequence[Any] = (), show_progress: bool = False) -> tuple[str, str | None]:
     """What a worker does with one job: run it; returns ``(status, error line)``.
@@ -268,8 +267,9 @@ class RunOutcome:
     reused: bool = False
 
     @property
-    def finished(self) -> bool:
-        return self.status == FINISHED
+    def complete(self) -> bool:
+        """The run has a result (finished or diverged, :data:`~xlingual_probe.runs.RESULT_STATUSES`)."""
+        return self.status in RESULT_STATUSES
 
     def describe(self) -> str:
         """``reinit-L3 seed 1 [0a1b2c3d] (runs/...): error: RuntimeError: ...`` for failure reports."""
@@ -278,17 +278,18 @@ class RunOutcome:
 
 
 class RunsFailed(UserError):
-    """Some runs did not finish; raised by :meth:`Executor.raise_for_failures` after the tables of the
-    finished runs are written. The message names every failed run and what to do."""
+    """Some runs have no result (an error, or interrupted); raised by :meth:`Executor.raise_for_failures`
+    after the tables of the complete runs are written. The message names every failed run and what to do."""
 
 
 class Executor:
-    """Runs jobs: reuses finished runs, maps the pending ones to workers, collects the outcomes.
+    """Runs jobs: reuses complete runs, maps the pending ones to workers, collects the outcomes.
 
     Subclasses implement :meth:`execute` (and set :attr:`name`); everything else is shared.
 
     Args:
-        retry_failed: run again the runs whose summary says ``diverged`` or ``error``.
+        retry_failed: run again the runs whose summary says ``error`` (a diverged run is a result: the
+            same run would diverge again; ``overwrite`` starts it anew).
         show_progress: a progress bar over the runs (and, in this process, each run's own bar).
         log: where the one-line report of each run goes (default: ``tqdm.write``).
         callbacks: training callbacks added to every run (picklable for executors with other processes).
@@ -297,6 +298,9 @@ class Executor:
     """
 
     name = "base"
+    # whether a run may spawn its own processes (``--num-processes``): only in the submitting process,
+    # not in a daemonic worker process, and not on Ray/Slurm resources sized for one process
+    multi_process_runs = False
 
     def __init__(self, *, retry_failed: bool = False, show_progress: bool = True,
                  log: Callable[[str], None] | None = None, callbacks: Sequence[Any] = (),
@@ -321,9 +325,22 @@ class Executor:
         The thread count is part of a run's config (and identity), so it is fixed before the runs are
         planned and keyed.
         """
+        self.check_processes(int(values.get("num_processes") or 1))
         if values.get("threads") is not None or self.threads is None:
             return dict(values)
         return {**values, "threads": self.threads}
+
+    def check_processes(self, num_processes: int) -> None:
+        """Refuse runs on several processes (``--num-processes``) where the executor cannot start them.
+
+        Raises:
+            UserError: ``num_processes`` > 1 under an executor other than ``local``.
+        """
+        if num_processes > 1 and not self.multi_process_runs:
+            raise UserError(f"--num-processes {num_processes} runs each run on {num_processes} processes of this "
+                            f"machine, which --executor {self.name} cannot start: use --executor local (the runs "
+                            "one after the other, each on all processes), or --num-processes 1 to run several "
+                            "runs at once")
 
     def run(self, jobs: Sequence[RunJob], *, status_dir: str | Path | None = None) -> list[RunOutcome]:
         """Run the jobs (each run directory once); returns one outcome per job, in job order.
@@ -335,11 +352,14 @@ class Executor:
 
         Raises:
             UserError: a run directory holds another run, or is not empty and its job may not resume
-                it (nothing has run then).
+                it, or a run on several processes under an executor that cannot start them (nothing
+                has run then).
             KeyboardInterrupt: Ctrl-C (the workers are stopped; re-running resumes).
         """
         if not jobs:
             return []
+        for job in jobs:
+            self.check_processes(job.config.num_processes)
         first: dict[Path, RunJob] = {}  # one job per run directory: its first one
         for job in jobs:
             first.setdefault(job.run_dir, job)
@@ -368,7 +388,7 @@ class Executor:
         finally:
             progress.close()
         for outcome in outcomes.values():
-            if outcome.finished:
+            if outcome.complete:
                 self.failures.pop(outcome.job.run_dir, None)
             else:
                 self.failures[outcome.job.run_dir] = outcome
@@ -417,13 +437,13 @@ class Executor:
     def raise_for_failures(self) -> None:
         """Raise :class:`RunsFailed` naming every run that failed in this executor's calls, if any.
 
-        Commands call it last, after writing the tables of the finished runs.
+        Commands call it last, after writing the tables of the complete runs.
         """
         if not self.failures:
             return
         failed = list(self.failures.values())
         retry = " (recorded earlier: add --retry-failed to run it again)" if any(
-            o.reused and o.status in (DIVERGED, ERROR) for o in failed) else ""
+            o.reused and o.status == ERROR for o in failed) else ""
         if len(failed) == 1:
             raise RunsFailed(f"run {failed[0].describe()}{retry}")
         lines = "\n  ".join(o.describe() for o in failed)
@@ -442,6 +462,7 @@ class SequentialExecutor(Executor):
     """
 
     name = "local"
+    multi_process_runs = True
 
     def execute(self, jobs: list[RunJob], progress: Progress, logs_dir: Path) -> None:
         for job in jobs:

@@ -24,7 +24,6 @@ import os
 import signal
 from collections import deque
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 from xlingual_probe.experiments.executor import Executor, RunJob, execute_job, output_to, quiet_libraries
 from xlingual_probe.experiments.progress import Progress
+from xlingual_probe.utils.environ import environ_set
 from xlingual_probe.utils.errors import UserError
 
 
@@ -50,21 +50,6 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-@contextmanager
-def _environment(changes: dict[str, str]):
-    """``os.environ`` with ``changes`` while a worker is spawned (the child inherits it at exec)."""
-    saved = {k: os.environ.get(k) for k in changes}
-    os.environ.update(changes)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _worker_main(conn: Connection, callbacks: Sequence[Any], logs_dir: str) -> None:
@@ -132,7 +117,7 @@ class ProcessExecutor(Executor):
         parent, child = context.Pipe()
         process = context.Process(target=_worker_main, name=f"xprobe-worker-{slot}", daemon=True,
                                   args=(child, self.callbacks, str(logs_dir)))
-        with _environment(self.worker_environment(slot)):
+        with environ_set(self.worker_environment(slot)):
             process.start()
         child.close()
         return _Worker(slot, process, parent)

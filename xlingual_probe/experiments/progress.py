@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from xlingual_probe.reporting import format_score
-from xlingual_probe.runs import FINISHED, RunFiles
+from xlingual_probe.runs import DIVERGED, FINISHED, RunFiles
 from xlingual_probe.training.slowfast import phase_warning
 from xlingual_probe.utils.io import atomic_write_text, read_json
 
@@ -33,13 +33,29 @@ _ORDER = (FAILED, RUNNING, PENDING, DONE)  # status.txt lists what needs attenti
 
 
 def format_result_line(summary: dict[str, Any], which: str = "final") -> str:
-    """``overall 71.20, gap 9.80`` of a run summary's ``final`` (or ``best``) evaluation.
+    """``overall 71.20, gap 9.80`` of a run summary's ``final`` (or ``best``) evaluation; a diverged
+    run says so (with its last evaluation, if any).
 
     >>> format_result_line({"final": {"overall": 71.2, "gap": 9.8}})
     'overall 71.20, gap 9.80'
+    >>> format_result_line({"status": "diverged", "diverged_at": 7, "final": None})
+    'DIVERGED at update 7 (no evaluation before)'
     """
-    record = summary[which]
-    return f"overall {record['overall']:.2f}, gap {format_score(record.get('gap'))}"
+    record = summary.get(which)
+    scores = "no evaluation before" if record is None else \
+        f"overall {record['overall']:.2f}, gap {format_score(record.get('gap'))}"
+    if summary.get("status") == DIVERGED:
+        return f"DIVERGED at update {summary['diverged_at']} ({scores})"
+    return scores
+
+
+def _outcome_detail(outcome: RunOutcome) -> str:
+    """What ``status.txt`` says after an ended run: ``reused``, ``DIVERGED at update 7 (...)``, ``error: ...``."""
+    if outcome.status == FINISHED:
+        return "reused" if outcome.reused else ""
+    if outcome.complete:  # diverged: a result, flagged
+        return f"{'reused, ' if outcome.reused else ''}{format_result_line(outcome.summary)}"
+    return f"{outcome.status}: {outcome.error or ''}".rstrip(": ")
 
 
 def run_position(run_dir: Path) -> str:
@@ -93,14 +109,14 @@ class Progress:
         """Record a run's outcome, report it in one line, and rewrite the views."""
         job = outcome.job
         self.outcomes[job.run_dir] = outcome
-        self.state[job.run_dir] = DONE if outcome.finished else FAILED
+        self.state[job.run_dir] = DONE if outcome.complete else FAILED
         self.bar.update(1)
-        if outcome.finished:
+        if outcome.complete:
             line = f"{'reused' if outcome.reused else 'done'}, {format_result_line(outcome.summary)}"
         else:
             line = f"{outcome.status}: {outcome.error}" if outcome.error else outcome.status
         self.log(f"[{len(self.outcomes)}/{len(self.jobs)}] {job.label} seed {job.seed}: {line}")
-        if outcome.finished and (warning := phase_warning(outcome.summary)) is not None:
+        if outcome.status == FINISHED and (warning := phase_warning(outcome.summary)) is not None:
             self.log(warning)
         self.write()
 
@@ -135,8 +151,7 @@ class Progress:
                 if state == RUNNING:
                     detail = run_position(job.run_dir)
                 elif state in (FAILED, DONE) and (outcome := self.outcomes.get(job.run_dir)) is not None:
-                    detail = ("reused" if outcome.reused else "") if outcome.status == FINISHED else \
-                        f"{outcome.status}: {outcome.error or ''}".rstrip(": ")
+                    detail = _outcome_detail(outcome)
                 lines.append(f"{state:8s} {job.describe():40s} {where}  {detail}".rstrip())
         return "\n".join(lines) + "\n"
 

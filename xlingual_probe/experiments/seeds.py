@@ -20,7 +20,8 @@ def seed_run_dirs(out: Path, seeds: list[int]) -> list[Path]:
 
 
 def seed_jobs(values: dict[str, Any], seeds: list[int], out: Path, *, resume: bool = False, overwrite: bool = False,
-              extra_config: dict[str, Any] | None = None, cka_probe: dict[str, Any] | None = None) -> list[RunJob]:
+              extra_config: dict[str, Any] | None = None, cka_probe: dict[str, Any] | None = None,
+              alignment_probe: dict[str, Any] | None = None) -> list[RunJob]:
     """One job per seed into :func:`seed_run_dirs`, all with the TrainConfig ``values`` (``seed``/``out`` set here).
 
     Raises:
@@ -29,14 +30,14 @@ def seed_jobs(values: dict[str, Any], seeds: list[int], out: Path, *, resume: bo
     check_seeds(seeds)
     return [RunJob(TrainConfig.from_dict({**values, "seed": seed, "out": str(run_dir)}),
                    label=str(values.get("method", "direct")), extra_config=extra_config, cka_probe=cka_probe,
-                   resume=resume, overwrite=overwrite)
+                   alignment_probe=alignment_probe, resume=resume, overwrite=overwrite)
             for seed, run_dir in zip(seeds, seed_run_dirs(out, seeds))]
 
 
 def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, *, resume: bool = False, overwrite: bool = False,
               extra_config: dict[str, Any] | None = None, cka_probe: dict[str, Any] | None = None,
-              executor: Executor | None = None, show_progress: bool = True,
-              log: Callable[[str], None] | None = None) -> list[RunOutcome]:
+              alignment_probe: dict[str, Any] | None = None, executor: Executor | None = None,
+              show_progress: bool = True, log: Callable[[str], None] | None = None) -> list[RunOutcome]:
     """Train one run per seed (see :func:`seed_jobs`) with ``executor``; returns each seed's outcome.
 
     With several seeds the executor's ``status.txt`` goes to ``out``; a failed seed does not stop the
@@ -44,5 +45,5 @@ def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, *, resume: bo
     """
     executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
     jobs = seed_jobs(executor.run_values(values), seeds, out, resume=resume, overwrite=overwrite,
-                     extra_config=extra_config, cka_probe=cka_probe)
+                     extra_config=extra_config, cka_probe=cka_probe, alignment_probe=alignment_probe)
     return executor.run(jobs, status_dir=out if len(seeds) > 1 else None)

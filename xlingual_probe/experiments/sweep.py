@@ -13,15 +13,18 @@ The sweep directory (its reading side, :func:`~xlingual_probe.runs.summarise_swe
     sweep.json     written before any run: ``schema_version``, ``options`` (the SweepConfig without
                    ``train``), ``train`` (the shared training options), ``num_layers``, ``jobs``
                    (experiment, label, unit, component, seed, key, run, freeze, reinit, lr_scale).
-    runs/          one run directory per distinct (config, seed):
-                   ``<label>-seed<k>-<key>`` with key = the run's identity
-                   (:func:`~xlingual_probe.experiments.executor.run_key`). A re-run with the same options
-                   reuses finished runs and resumes unfinished ones; the baseline is one run per seed.
-    results.csv    one row per finished job (:data:`RESULT_COLUMNS`).
+    runs/          one run directory per distinct run identity (config with seed, data fingerprint,
+                   numerics version: :mod:`xlingual_probe.training.identity`):
+                   ``<label>-seed<k>-<key>`` with key = :func:`~xlingual_probe.training.identity.identity_key`.
+                   A re-run with the same options and data reuses finished runs and resumes
+                   unfinished ones; after a data or code change that alters numbers the runs get new
+                   keys (the old folders are kept, never reused) and the sweep says why; the baseline
+                   is one run per seed.
+    results.csv    one row per complete (finished or diverged) job (:data:`RESULT_COLUMNS`).
     summary.csv    one row per experiment: seeds, mean / std of best_ and final_ overall, source,
                    target_mean and gap, and the difference of the means to the baseline (``*_delta``).
     summary.md     the same as a table of ``mean ± std`` next to the baseline, and the jobs whose run
-                   has not finished (failed, interrupted or not run), which the tables leave out.
+                   has no result (error, interrupted or not run), which the tables leave out.
     layers.png     overall vs layer for reinit and freeze, baseline dotted (when either ran).
     status.txt     the executor's view of the runs while they execute (done / running / pending / failed).
 """
@@ -35,13 +38,24 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
-from xlingual_probe.experiments.catalogue import EXPERIMENTS, build_experiments, parse_experiments
-from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor, run_key
+from xlingual_probe.experiments.catalogue import EXPERIMENTS, Experiment, build_experiments, parse_experiments
+from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
 from xlingual_probe.reporting import format_signed, format_values, markdown_table
-from xlingual_probe.runs import BASELINE, FINISHED, METRICS, SWEEP_SCHEMA_VERSION, RunFiles, summarise_sweep
+from xlingual_probe.runs import (
+    BASELINE,
+    METRICS,
+    RESULT_STATUSES,
+    SWEEP_SCHEMA_VERSION,
+    differing_keys,
+    summarise_sweep,
+    sweep_job_status,
+)
 from xlingual_probe.training.config import TrainConfig, check_seeds
+from xlingual_probe.training.identity import identity_key, identity_mismatch, run_identity
+from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
 
@@ -94,6 +108,7 @@ class SweepJob:
     seed: int
     key: str
     config: TrainConfig
+    stale: str | None = None  # why an earlier run of this experiment and seed is not reused (None: none)
 
     @property
     def run_dir(self) -> Path:
@@ -111,16 +126,46 @@ class SweepJob:
 
 
 def _find_run_dir(runs_dir: Path, seed: int, key: str) -> Path | None:
-    # a run made under another label (another experiment selection) with the same config is reused
+    # a run made under another label (another experiment selection) with the same identity is reused
     found = sorted(runs_dir.glob(f"*-seed{seed}-{key}")) if runs_dir.is_dir() else []
     return found[0] if found else None
+
+
+def _stale_reason(runs_dir: Path, label: str, seed: int, identity: dict[str, Any]) -> str | None:
+    """Why the latest earlier run of ``label`` at ``seed`` (another key) is not this run, or None."""
+    earlier = sorted(runs_dir.glob(f"{label}-seed{seed}-*"), key=lambda p: p.stat().st_mtime) if runs_dir.is_dir() else []
+    for run in reversed(earlier):
+        reasons = identity_mismatch(run, identity)
+        if reasons:
+            return f"{label} seed {seed}: runs anew, not reusing {run.name} ({'; '.join(reasons)})"
+    return None
+
+
+def sweep_configs(config: SweepConfig, num_layers: int) -> list[tuple[Experiment, TrainConfig]]:
+    """Every (experiment, TrainConfig) of the sweep, seed-major, before any data is read (``out`` empty).
+
+    Raises:
+        UserError: an invalid option (layer set, k, training option).
+    """
+    experiments = build_experiments(config.experiments, num_layers, layers=config.layers,
+                                    include_embeddings=config.include_embeddings, bottom_set=config.bottom_set,
+                                    top_set=config.top_set, last_k=config.last_k, lr_factor=config.lr_factor)
+    base = {k: v for k, v in config.train.items() if k not in ("out", "seed")}
+    return [(exp, TrainConfig.from_dict({**base, "seed": seed, "out": "",
+                                         "freeze": list(base.get("freeze") or []) + exp.freeze,
+                                         "reinit": list(base.get("reinit") or []) + exp.reinit,
+                                         "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}))
+            for seed in config.seeds for exp in experiments]
 
 
 def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
     """The jobs of a sweep: the baseline and every experiment, once per seed (seed-major order).
 
-    Each experiment's units are added to the base ``freeze`` / ``reinit`` / ``lr_scale``. Jobs
-    whose configs are identical share one run directory, so the baseline runs once per seed.
+    Each experiment's units are added to the base ``freeze`` / ``reinit`` / ``lr_scale``. A job's
+    key is its run identity (:func:`~xlingual_probe.training.identity.run_identity`: config, data
+    fingerprint, numerics version; the data are loaded and hashed once per data configuration); jobs
+    with the same identity share one run directory, so the baseline runs once per seed. A job whose
+    label and seed have an earlier run under another key says why in ``stale``.
 
     Args:
         config: the sweep.
@@ -130,27 +175,42 @@ def plan_sweep(config: SweepConfig, num_layers: int) -> list[SweepJob]:
         The jobs, each with its final TrainConfig (``out`` = its run directory).
 
     Raises:
-        UserError: an invalid option (layer set, k, training option).
+        UserError: an invalid option (layer set, k, training option) or data that cannot be loaded.
     """
-    experiments = build_experiments(config.experiments, num_layers, layers=config.layers,
-                                    include_embeddings=config.include_embeddings, bottom_set=config.bottom_set,
-                                    top_set=config.top_set, last_k=config.last_k, lr_factor=config.lr_factor)
-    base = {k: v for k, v in config.train.items() if k not in ("out", "seed")}
     runs_dir = Path(config.out) / "runs"
     jobs, dirs = [], {}
-    for seed in config.seeds:
-        for exp in experiments:
-            values = {**base, "seed": seed, "out": "",
-                      "freeze": list(base.get("freeze") or []) + exp.freeze,
-                      "reinit": list(base.get("reinit") or []) + exp.reinit,
-                      "lr_scale": {**(base.get("lr_scale") or {}), **exp.lr_scale}}
-            train_config = TrainConfig.from_dict(values)
-            key = run_key(train_config)
-            if key not in dirs:
-                dirs[key] = _find_run_dir(runs_dir, seed, key) or runs_dir / f"{exp.label}-seed{seed}-{key}"
-            jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
-                                 train_config.replace(out=str(dirs[key]))))
+    for exp, train_config in sweep_configs(config, num_layers):
+        seed = train_config.seed
+        identity = run_identity(train_config)
+        key = identity_key(identity)
+        stale = None
+        if key not in dirs:
+            dirs[key] = _find_run_dir(runs_dir, seed, key)
+            if dirs[key] is None:
+                dirs[key] = runs_dir / f"{exp.label}-seed{seed}-{key}"
+                stale = _stale_reason(runs_dir, exp.label, seed, identity)
+        jobs.append(SweepJob(exp.experiment, exp.label, exp.unit, exp.component, seed, key,
+                             train_config.replace(out=str(dirs[key])), stale))
     return jobs
+
+
+def check_same_sweep(config: SweepConfig) -> None:
+    """Refuse a sweep directory that holds a sweep of other training options (another model, data, budget).
+
+    The same training options with other seeds, experiments or layers extend the sweep (finished
+    runs are reused); anything else would mix two sweeps in one table.
+
+    Raises:
+        UserError: ``sweep.json`` exists and its ``train`` options differ from ``config.train``.
+    """
+    path = Path(config.out) / "sweep.json"
+    if not path.is_file():
+        return
+    saved = read_json(path).get("train", {})
+    changed = differing_keys(saved, config.train)
+    if changed:
+        raise UserError(f"{config.out} holds a sweep of {saved.get('model')} on {saved.get('task')} with other "
+                        f"training options ({', '.join(changed)}); use another --out")
 
 
 def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int) -> Path:
@@ -166,7 +226,8 @@ def write_sweep_plan(config: SweepConfig, jobs: list[SweepJob], num_layers: int)
 def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per experiment, and the difference of the means to the baseline.
 
-    Columns: experiment, label, unit, component, seeds, then ``{best,final}_{metric}_{mean,std}``
+    Columns: experiment, label, unit, component, seeds, diverged (runs among the seeds without a
+    score: a non-finite loss stopped them), then ``{best,final}_{metric}_{mean,std}``
     for overall, source, target_mean, gap and ``{best,final}_{overall,gap}_delta`` (experiment mean −
     baseline mean; NaN without a finished baseline). Rows keep the order of ``results``.
     """
@@ -176,6 +237,7 @@ def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
     for key, group in results.groupby(by, sort=False, dropna=False):
         row: dict[str, Any] = dict(zip(by, key))
         row["seeds"] = len(group)
+        row["diverged"] = int((group["status"] == "diverged").sum()) if "status" in group else 0
         for which in ("final", "best"):
             for metric in METRICS:
                 column = pd.to_numeric(group[f"{which}_{metric}"], errors="coerce")
@@ -196,7 +258,8 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
         n = numbers.loc[label]
         is_base = n["experiment"] == BASELINE
         rows.append({
-            "experiment": label, "seeds": int(n["seeds"]),
+            "experiment": label,
+            "seeds": f"{int(n['seeds'])} ({int(n['diverged'])} diverged)" if n["diverged"] else int(n["seeds"]),
             "overall": format_values(group["final_overall"]),
             "Δ overall": "—" if is_base else format_signed(n["final_overall_delta"]),
             "gap": format_values(group["final_gap"]),
@@ -208,19 +271,15 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def missing_runs(sweep_dir: str | Path) -> list[str]:
-    """The jobs of ``sweep.json`` whose run has not finished: ``label seed k (status)``, where status
-    is the summary's (``error``, ``diverged``) or ``not finished`` (not run, running or interrupted)."""
-    sweep_dir = Path(sweep_dir)
-    missing = []
-    for job in read_json(sweep_dir / "sweep.json")["jobs"]:
-        status = RunFiles(sweep_dir / job["run"]).status()
-        if status != FINISHED:
-            missing.append(f"{job['label']} seed {job['seed']} ({status or 'not finished'})")
-    return missing
+    """The jobs of ``sweep.json`` without a result (:func:`~xlingual_probe.runs.sweep_job_status` not
+    finished or diverged): ``label seed k (status)``, status ``error`` or ``incomplete`` (not run,
+    running or interrupted)."""
+    status = sweep_job_status(sweep_dir)
+    return [f"{r.label} seed {r.seed} ({r.status})" for r in status.itertuples() if r.status not in RESULT_STATUSES]
 
 
 def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``layers.png`` from the finished runs
+    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``layers.png`` from the complete runs
     (``summary.md`` names the jobs left out)."""
     from xlingual_probe.plots.sweep import save_layer_sweep_plot
 
@@ -234,7 +293,7 @@ def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
               f"Final evaluation, mean ± std over seeds {sweep['options']['seeds']}; Δ = experiment mean − "
               f"baseline (DF) mean. Best = best evaluation (select by {sweep['train'].get('select_by', 'overall')}).\n\n")
     missing = missing_runs(sweep_dir)
-    footer = (f"\nMissing from the tables: {len(missing)} of {len(sweep['jobs'])} jobs have no finished run: "
+    footer = (f"\nMissing from the tables: {len(missing)} of {len(sweep['jobs'])} jobs have no result: "
               + ", ".join(missing) + ".\n") if missing else ""
     atomic_write_text(paths["summary.md"], header + markdown_table(format_sweep_summary(results)) + "\n" + footer)
     plot = save_layer_sweep_plot(sweep_dir, results)
@@ -263,14 +322,21 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
             for the baseline (DF) runs of ``cka_seeds`` (default: every seed); ``None`` = no probe.
 
     Returns:
-        The results table of the finished runs (:data:`~xlingual_probe.runs.RESULT_COLUMNS`); the
-        report files are written.
+        The results table (one row per job, :data:`~xlingual_probe.runs.RESULT_COLUMNS`); the report
+        files are written.
+
+    Raises:
+        UserError: bad options, or ``config.out`` holding a sweep of other training options.
     """
     executor = executor or SequentialExecutor(show_progress=show_progress)
     config = replace(config, train=executor.run_values(config.train))
     if num_layers is None:
         num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
+    check_same_sweep(config)
     jobs = plan_sweep(config, num_layers)
+    for job in jobs:
+        if job.stale is not None:
+            tqdm.write(job.stale)
     write_sweep_plan(config, jobs, num_layers)
     probed = set(config.seeds if cka_seeds is None else cka_seeds) if cka_probe is not None else set()
     run_jobs, seen = [], set()

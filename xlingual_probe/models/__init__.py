@@ -1,13 +1,14 @@
 """Models: loading with a task head, the map of parameters by unit, and name-based manipulation.
 
-``load_model`` gives a model and its tokenizer; ``get_model_map`` sorts the parameters into embeddings,
+``load_model`` gives a model and its tokenizer (``load_pretrained`` also the parameters the checkpoint did
+not hold); ``get_model_map`` sorts the parameters into embeddings,
 per-layer attention / feed-forward blocks and head; the rest (select, freeze, re-initialise, group for
 the optimizer) acts on parameter names taken from that map.
 """
 
 from xlingual_probe.models._adapters import ADAPTERS, FamilyAdapter, base_model_prefix, get_model_map
 from xlingual_probe.models._generic import classify_block_parameter, find_layer_list, generic_model_map
-from xlingual_probe.models._loading import HEADS, load_model
+from xlingual_probe.models._loading import HEADS, LoadedModel, load_model, load_pretrained
 from xlingual_probe.models._manipulate import (
     COMPONENTS,
     freeze_parameters,
@@ -26,6 +27,7 @@ __all__ = [
     "HEADS",
     "FamilyAdapter",
     "LayerMap",
+    "LoadedModel",
     "ModelMap",
     "base_model_prefix",
     "build_param_groups",
@@ -39,6 +41,7 @@ __all__ = [
     "generic_model_map",
     "get_model_map",
     "load_model",
+    "load_pretrained",
     "parse_layers",
     "reinitialize",
     "reinitialized",

@@ -7,6 +7,10 @@ missing local folder, a checkpoint fine-tuned with another label count — becom
 line instead of a page of hub traceback. Offline mode is left to transformers itself, which reads
 ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``.
 
+What the checkpoint held is part of the result (:func:`load_pretrained`): the parameters it did not
+hold — the new task head, and e.g. the pooler of multilingual-e5, which ships without one — are newly
+initialised, not pre-trained, and NoisyTune must leave them alone.
+
 Weights are always loaded in float32: transformers v5 defaults to ``dtype="auto"``, which would give
 half-precision weights for checkpoints stored that way, and the optimizer experiments assume float32
 master weights (mixed precision is the training loop's business, through autocast).
@@ -15,6 +19,7 @@ master weights (mixed precision is the training loop's business, through autocas
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,22 @@ def _ensure_pad_token(tokenizer: PreTrainedTokenizerBase, name_or_path: str) -> 
     raise UserError(f"the tokenizer of {name_or_path!r} has no pad token and no eos/sep/unk token to pad with")
 
 
+@dataclass
+class LoadedModel:
+    """A model loaded from a checkpoint, its tokenizer, and which of its parameters the checkpoint held.
+
+    Attributes:
+        model: the model (float32, eval mode, as ``from_pretrained`` leaves it).
+        tokenizer: its fast tokenizer, with a pad token.
+        new_parameters: names (as ``named_parameters`` spells them) of the parameters the checkpoint
+            did not hold or held with another shape: newly initialised, not pre-trained.
+    """
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    new_parameters: frozenset[str]
+
+
 def load_model(
     name_or_path: str,
     head: str,
@@ -70,6 +91,19 @@ def load_model(
     labels: list[str] | None = None,
     trust_remote_code: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """:func:`load_pretrained`'s model and tokenizer (see there)."""
+    loaded = load_pretrained(name_or_path, head, num_labels, labels=labels, trust_remote_code=trust_remote_code)
+    return loaded.model, loaded.tokenizer
+
+
+def load_pretrained(
+    name_or_path: str,
+    head: str,
+    num_labels: int,
+    *,
+    labels: list[str] | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
     """Load ``name_or_path`` with a freshly initialised task head, in float32, and its fast tokenizer.
 
     Args:
@@ -80,8 +114,10 @@ def load_model(
         trust_remote_code: allow the checkpoint's own modelling code (off unless asked).
 
     Returns:
-        The model (in eval mode, as ``from_pretrained`` leaves it) and its tokenizer, which always has a pad
-        token (``model.config.pad_token_id`` matches it when the config had none).
+        The model (in eval mode, as ``from_pretrained`` leaves it), its tokenizer, which always has a pad
+        token (``model.config.pad_token_id`` matches it when the config had none), and the names of
+        the parameters the checkpoint did not hold (``transformers``' loading info: missing or
+        shape-mismatched keys).
 
     Raises:
         UserError: for an unknown head, labels that do not match ``num_labels``, a tokenizer that is
@@ -121,7 +157,8 @@ def load_model(
         config.pad_token_id = tokenizer.pad_token_id
 
     try:
-        model = HEADS[head].from_pretrained(name_or_path, config=config, dtype=torch.float32, **remote)
+        model, info = HEADS[head].from_pretrained(name_or_path, config=config, dtype=torch.float32,
+                                                  output_loading_info=True, **remote)
     except (OSError, ValueError) as e:
         raise _load_error(name_or_path, "weights", e) from e
     except RuntimeError as e:
@@ -130,4 +167,6 @@ def load_model(
         raise UserError(f"the head of {name_or_path!r} does not fit {num_labels} labels (a checkpoint "
                         "already fine-tuned on another label set?); start from the pre-trained encoder "
                         "instead") from e
-    return model, tokenizer
+    not_loaded = set(info.get("missing_keys") or ()) | {key[0] for key in info.get("mismatched_keys") or ()}
+    new = frozenset(name for name, _ in model.named_parameters() if name in not_loaded)
+    return LoadedModel(model, tokenizer, new)

@@ -41,6 +41,8 @@ def parse_layers(spec: str, num_layers: int) -> list[int]:
             if not -num_layers <= index < num_layers:
                 raise UserError(f"layer {index} out of range: the model has {num_layers} layers (0-{num_layers - 1})")
         lo, hi = lo % num_layers, hi % num_layers
+        if hi < lo:  # an empty range would freeze or re-initialise nothing, silently
+            raise UserError(f"layer range {part.strip()!r} runs backwards (layers {lo} to {hi}); write it low-high")
         layers.update(range(lo, hi + 1))
     return sorted(layers)
 

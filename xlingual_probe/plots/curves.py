@@ -15,7 +15,7 @@ Grouping:
     labelled by its method, or by its folder when methods repeat.
 
 Figures are drawn with matplotlib's object API on an Agg canvas (no ``pyplot``, no global state,
-no display needed).
+no display needed), in the style of :mod:`xlingual_probe.plots.style`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from matplotlib import colormaps
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from xlingual_probe.plots._series import cka_series, mean_std_by
+from xlingual_probe.plots.cka import cka_lines_figure
+from xlingual_probe.plots.style import band, legend_right, new_figure, save_figure, series_colors, styled
 from xlingual_probe.runs import Runs, load_runs
 from xlingual_probe.utils.errors import UserError
 
@@ -67,30 +66,25 @@ def run_groups(runs: Runs) -> dict[str, list[str]]:
     return dict(zip(labels, groups.values()))
 
 
-def _mean_std(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
-    grouped = frame.groupby(by, sort=True)[columns]
-    table = grouped.mean().join(grouped.std(ddof=1), rsuffix="_std").join(grouped.size().rename("runs"))
-    return table.reset_index()
-
-
-def gap_curves(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+def gap_curves(run_dirs: str | Path | Iterable[str | Path], allow_incomplete: bool = False) -> pd.DataFrame:
     """Mean and std over each group's runs of source, target mean, overall, gap and loss per evaluation.
 
     Returns:
         One row per (``group``, ``step``): the columns above, each with a ``*_std`` twin, and
         ``runs`` (how many runs evaluated that step).
     """
-    runs = load_runs(_paths(run_dirs))
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
     if runs.metrics.empty:
         raise UserError("no evaluations (metrics.jsonl) in the given run directories")
     per_eval = runs.metrics.drop_duplicates(["run", "step"])[["run", "step", *_GAP_COLUMNS]]
     per_eval = per_eval.astype({c: float for c in _GAP_COLUMNS})
     frames = [per_eval[per_eval["run"].isin(members)].assign(group=label)
               for label, members in run_groups(runs).items()]
-    return _mean_std(pd.concat(frames), ["group", "step"], _GAP_COLUMNS)
+    return mean_std_by(pd.concat(frames), ["group", "step"], _GAP_COLUMNS)
 
 
-def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None = None) -> pd.DataFrame:
+def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None = None,
+               allow_incomplete: bool = False) -> pd.DataFrame:
     """Mean and std over each group's runs of the CKA of every layer at every probe step.
 
     Args:
@@ -100,26 +94,46 @@ def cka_curves(run_dirs: str | Path | Iterable[str | Path], pooling: str | None 
     Returns:
         One row per (``group``, ``step``, ``layer``): ``cka``, ``cka_std``, ``runs``, ``pooling``.
     """
-    runs = load_runs(_paths(run_dirs))
-    cka = runs.cka
-    if cka.empty:
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
+    if runs.cka.empty:
         raise UserError("no CKA records (cka.jsonl) in the given run directories; run `xprobe probe cka`")
-    if "pooling" in cka:
-        pooling = pooling or cka["pooling"].iloc[0]
-        cka = cka[cka["pooling"] == pooling]
-    cka = cka.assign(cka=cka["cka"].astype(float))  # None (undefined) -> NaN
-    frames = [cka[cka["run"].isin(members)].assign(group=label) for label, members in run_groups(runs).items()]
-    table = _mean_std(pd.concat(frames), ["group", "step", "layer"], ["cka"])
-    return table.assign(pooling=pooling)
+    pooling = pooling or (str(runs.cka["pooling"].iloc[0]) if "pooling" in runs.cka else None)
+    frames = [cka_series(members, pooling).assign(group=label) for label, members in run_groups(runs).items()]
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)
 
 
-def _band(ax, x: pd.Series, mean: pd.Series, std: pd.Series, color, **line) -> None:
-    ax.plot(x, mean, color=color, **line)
-    if std.notna().any():
-        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+@styled
+def _gap_figure(table: pd.DataFrame, title: str | None) -> Figure:
+    groups = list(table.groupby("group", sort=False))
+    colours = series_colors(len(groups))
+    fig, axes = new_figure("two", 4.6, 2, 1, sharex=True)
+    top, bottom = axes[:, 0]
+    loss_ax = bottom.twinx()
+    loss_ax.spines["right"].set_visible(True)
+    for colour, (label, rows) in zip(colours, groups):
+        n = int(rows["runs"].max())
+        name = f"{label} (n={n})" if n > 1 else label
+        band(top, rows["step"], rows["source"], rows["source_std"], colour, label=f"{name} source")
+        band(top, rows["step"], rows["target_mean"], rows["target_mean_std"], colour, linestyle="--",
+             label=f"{name} target mean")
+        band(bottom, rows["step"], rows["gap"], rows["gap_std"], colour, marker="o", label=f"{name} gap")
+        with_loss = rows[rows["loss"].notna()]
+        loss_ax.plot(with_loss["step"], with_loss["loss"], color=colour, linestyle=":", label=f"{name} loss")
+    top.set_ylabel("score (points)")
+    legend_right(top)
+    bottom.set_xlabel("update (optimizer steps)")
+    bottom.set_ylabel("gap (points)")
+    loss_ax.set_ylabel("training loss (nats, dotted)")
+    loss_ax.grid(False)
+    handles = bottom.get_legend_handles_labels()[0] + loss_ax.get_legend_handles_labels()[0]
+    # beyond the twin axis' tick labels, so it covers neither axes
+    bottom.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.12, 1.0), borderaxespad=0.0)
+    fig.suptitle(title or "Cross-lingual gap over fine-tuning")
+    return fig
 
 
-def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, title: str | None = None) -> Path:
+def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, title: str | None = None,
+                    allow_incomplete: bool = False) -> Path:
     """Figure 2-style plot: source and target-mean scores (top), gap and training loss (bottom).
 
     Args:
@@ -130,39 +144,13 @@ def plot_gap_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path
     Returns:
         ``out`` as a Path.
     """
-    table = gap_curves(run_dirs)
-    fig = Figure(figsize=(7.5, 6.5), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    loss_ax = bottom.twinx()
-    colors = colormaps["tab10"]
-    for i, (label, rows) in enumerate(table.groupby("group", sort=False)):
-        color = colors(i % 10)
-        n = int(rows["runs"].max())
-        name = f"{label} (n={n})" if n > 1 else label
-        _band(top, rows["step"], rows["source"], rows["source_std"], color, label=f"{name} source")
-        _band(top, rows["step"], rows["target_mean"], rows["target_mean_std"], color, linestyle="--",
-              label=f"{name} target mean")
-        _band(bottom, rows["step"], rows["gap"], rows["gap_std"], color, marker="o", markersize=3, label=f"{name} gap")
-        with_loss = rows[rows["loss"].notna()]
-        loss_ax.plot(with_loss["step"], with_loss["loss"], color=color, linestyle=":", label=f"{name} loss")
-    top.set_ylabel("score")
-    top.legend(fontsize="small")
-    top.grid(alpha=0.3)
-    bottom.set_xlabel("update")
-    bottom.set_ylabel("gap (source − target mean)")
-    loss_ax.set_ylabel("training loss (dotted)")
-    bottom.grid(alpha=0.3)
-    handles = bottom.get_legend_handles_labels()[0] + loss_ax.get_legend_handles_labels()[0]
-    bottom.legend(handles=handles, fontsize="small")
-    fig.suptitle(title or "Cross-lingual gap over fine-tuning")
-    return _save(fig, out)
+    return _save(_gap_figure(gap_curves(run_dirs, allow_incomplete), title), out)
 
 
 def plot_cka_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path, pooling: str | None = None,
-                    title: str | None = None) -> Path:
-    """Figure 6-style plot: CKA to the pre-trained model per layer over updates, one panel per group.
-
-    Layers are coloured along a gradient from bottom (dark) to top (light).
+                    title: str | None = None, allow_incomplete: bool = False) -> Path:
+    """Figure 6-style plot: CKA to the pre-trained model per layer over updates, one panel per group
+    (:func:`~xlingual_probe.plots.cka.cka_lines_figure`).
 
     Args:
         run_dirs: run directories (or folders of them) with ``cka.jsonl``.
@@ -173,29 +161,17 @@ def plot_cka_curves(run_dirs: str | Path | Iterable[str | Path], out: str | Path
     Returns:
         ``out`` as a Path.
     """
-    table = cka_curves(run_dirs, pooling)
-    groups = list(table.groupby("group", sort=False))
-    num_layers = int(table["layer"].max()) + 1
-    cmap, norm = colormaps["viridis"], Normalize(vmin=0, vmax=max(num_layers - 1, 1))
-    fig = Figure(figsize=(5.0 * len(groups) + 1.0, 4.2), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(groups), sharey=True, squeeze=False)[0])
-    for ax, (label, rows) in zip(axes, groups):
-        for layer, series in rows.groupby("layer"):
-            _band(ax, series["step"], series["cka"], series["cka_std"], cmap(norm(layer)), marker="o", markersize=2)
-        n = int(rows["runs"].max())
-        ax.set_title(f"{label} (n={n})" if n > 1 else label, fontsize="medium")
-        ax.set_xlabel("update")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"linear CKA to the pre-trained model ({table['pooling'].iloc[0]})")
-    colorbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label="layer (0 = bottom)")
-    if num_layers <= 16:
-        colorbar.set_ticks(list(range(num_layers)))
-    fig.suptitle(title or "Representation similarity to the pre-trained model")
+    runs = load_runs(_paths(run_dirs), allow_incomplete=allow_incomplete)
+    if runs.cka.empty:
+        raise UserError("no CKA records (cka.jsonl) in the given run directories; run `xprobe probe cka`")
+    with_cka = set(runs.cka["run"])
+    panels = {label: [r for r in members if r in with_cka] for label, members in run_groups(runs).items()}
+    fig = cka_lines_figure({k: v for k, v in panels.items() if v}, pooling,
+                           title=title or "Representation similarity to the pre-trained model")
     return _save(fig, out)
 
 
 def _save(fig: Figure, out: str | Path) -> Path:
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    return out
+    (written,) = save_figure(fig, out.with_suffix(""), formats=(out.suffix.lstrip(".") or "png",))
+    return written

@@ -1,11 +1,10 @@
 """The layer sweep's quick figure: overall performance vs the layer changed (paper Figure 3).
 
-One panel per per-layer experiment that ran (re-initialise, freeze): the mean over seeds of the
-final overall score of each run, with the standard deviation over seeds as error bars, and the
-untouched baseline (DF) as a dotted line. The embeddings, when swept, sit left of layer 0.
-
-Matplotlib is used through its object API with the Agg canvas (no pyplot, no display, no global
-backend switch), so it works on headless machines and inside other programs.
+One panel per per-layer experiment that ran (re-initialise, freeze): the mean over seeds of the final
+overall score of each layer's runs with ± std error bars, and the untouched baseline (DF) dotted, drawn by
+:func:`~xlingual_probe.plots.layers.layer_figure` (the same figure as ``xprobe figures``' ``fig3-layers``,
+without the significance marks: the sweep writes it before any selection). The embeddings, when swept,
+sit left of layer 0.
 """
 
 from __future__ import annotations
@@ -14,11 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-PANELS = {"reinit": "re-initialise layer ℓ", "freeze": "freeze layer ℓ"}
+from xlingual_probe.plots.layers import KINDS, LayerPanel, layer_figure
+from xlingual_probe.plots.style import save_figure
+
+LABELS = {"overall": "overall score (points)", "source": "source score (points)", "target_mean": "target mean (points)",
+          "gap": "gap (points)"}
 
 
-def _position(unit: str) -> int:
-    return -1 if unit == "embeddings" else int(unit)
+def _by_seed(rows: pd.DataFrame, column: str) -> pd.Series:
+    return pd.Series(pd.to_numeric(rows[column], errors="coerce").to_numpy(), index=rows["seed"].to_numpy())
 
 
 def plot_layer_sweep(results: pd.DataFrame, which: str = "final", metric: str = "overall"):
@@ -32,33 +35,15 @@ def plot_layer_sweep(results: pd.DataFrame, which: str = "final", metric: str = 
     Returns:
         A matplotlib ``Figure``, or ``None`` when ``results`` has no per-layer experiment.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     column = f"{which}_{metric}"
-    panels = [kind for kind in PANELS if (results["experiment"] == kind).any()]
-    if not panels:
-        return None
-    baseline = pd.to_numeric(results.loc[results["experiment"] == "baseline", column], errors="coerce").dropna()
-    fig = Figure(figsize=(4.2 * len(panels), 3.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-    for ax, kind in zip(axes, panels):
-        rows = results[results["experiment"] == kind].copy()
-        rows["position"] = rows["unit"].astype(str).map(_position)
-        rows[column] = pd.to_numeric(rows[column], errors="coerce")
-        stats = rows.groupby("position")[column].agg(["mean", "std"]).sort_index()
-        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
-                    label=kind)
-        if not baseline.empty:
-            ax.axhline(baseline.mean(), linestyle=":", color="black", label="DF baseline")
-        ax.set_xticks(list(stats.index))
-        ax.set_xticklabels(["emb" if p == -1 else str(p) for p in stats.index])
-        ax.set_xlabel("layer")
-        ax.set_title(PANELS[kind])
-        ax.legend(fontsize="small")
-    axes[0].set_ylabel(f"{which} {metric.replace('_', ' ')}")
-    return fig
+    baseline = _by_seed(results[results["experiment"] == "baseline"], column)
+    panels = []
+    for kind in KINDS:
+        rows = results[results["experiment"] == kind]
+        if len(rows):
+            values = {str(unit): _by_seed(group, column) for unit, group in rows.groupby(rows["unit"].astype(str))}
+            panels.append(LayerPanel("", kind, values, baseline, ylabel=f"{which} {LABELS[metric]}"))
+    return layer_figure(panels) if panels else None
 
 
 def save_layer_sweep_plot(sweep_dir: str | Path, results: pd.DataFrame | None = None,
@@ -68,7 +53,7 @@ def save_layer_sweep_plot(sweep_dir: str | Path, results: pd.DataFrame | None = 
     Args:
         sweep_dir: the sweep directory (its ``results.csv`` is read when ``results`` is not given).
         results: the results table, if already loaded.
-        name: the image file name.
+        name: the image file name (its suffix is the format).
     """
     sweep_dir = Path(sweep_dir)
     if results is None:
@@ -77,5 +62,5 @@ def save_layer_sweep_plot(sweep_dir: str | Path, results: pd.DataFrame | None = 
     if fig is None:
         return None
     path = sweep_dir / name
-    fig.savefig(path, dpi=120)
-    return path
+    (written,) = save_figure(fig, path.with_suffix(""), formats=(path.suffix.lstrip("."),))
+    return written

@@ -27,8 +27,10 @@ Undefined cases:
     CKA divides by the spread of each side. When one side has (numerically) zero variance after
     centring — all rows equal, e.g. a batch of identical sentences mean-pooled — the ratio is
     0/0. :func:`linear_cka` then raises :class:`CKAUndefinedError` (a ``ValueError``) instead of
-    returning NaN; :func:`layerwise_cka` catches exactly that error and reports ``None`` for the
-    layer, so one degenerate layer never hides the others. "Numerically zero" means the
+    returning NaN, and so it does for non-finite features (a diverging model's NaN/inf hidden
+    states) and for too few rows (n < 2; n < 4 debiased); :func:`layerwise_cka` catches exactly
+    that error and reports ``None`` for the layer (:func:`layerwise_cka_with_reasons` also says
+    why), so one degenerate layer never hides the others and no NaN ever reaches a log. "Numerically zero" means the
     centred Frobenius norm is at most ``1e-10`` times the uncentred one: below that, what is
     left after centring is rounding noise (float32 hidden states carry ~1e-7 relative precision).
 """
@@ -42,14 +44,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CKAUndefinedError", "layerwise_cka", "linear_cka"]
+__all__ = ["CKAUndefinedError", "layerwise_cka", "layerwise_cka_with_reasons", "linear_cka", "mean_pool"]
 
 # relative size of the centred data below which a side counts as having zero variance
 _ZERO_VARIANCE_RTOL = 1e-10
 
 
 class CKAUndefinedError(ValueError):
-    """CKA is 0/0 for these inputs: one side has zero variance after centring."""
+    """CKA has no value for these inputs: one side has zero variance after centring, holds NaN/inf, or
+    there are too few rows. The message says which."""
 
 
 def _as_float64(a: Any, name: str) -> np.ndarray:
@@ -60,7 +63,7 @@ def _as_float64(a: Any, name: str) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D (examples, features); got shape {tuple(a.shape)}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} holds NaN or inf values")
+        raise CKAUndefinedError(f"CKA undefined: {name} holds NaN or inf values")
     return a
 
 
@@ -101,9 +104,9 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
         CKA in [0, 1] (the debiased value may dip slightly below 0).
 
     Raises:
-        ValueError: inputs are not 2-D, disagree in n, hold NaN/inf, or have too few examples
-            (n < 2; n < 4 when debiased).
-        CKAUndefinedError: one side has zero variance after centring (a ``ValueError`` too).
+        ValueError: inputs are not 2-D or disagree in n.
+        CKAUndefinedError: one side has zero variance after centring or holds NaN/inf values, or
+            there are too few examples (n < 2; n < 4 when debiased); a ``ValueError`` too.
 
     >>> rng = np.random.default_rng(0)
     >>> x = rng.standard_normal((50, 8))
@@ -124,7 +127,8 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
         raise ValueError(f"x and y must hold the same examples: {n} rows against {y.shape[0]}")
     min_n = 4 if debiased else 2
     if n < min_n:
-        raise ValueError(f"{'debiased ' if debiased else ''}CKA needs at least {min_n} examples; got {n}")
+        raise CKAUndefinedError(f"CKA undefined: {'debiased ' if debiased else ''}CKA needs at least {min_n} "
+                                f"rows; got {n}")
     x = _centre(x, "x")
     y = _centre(y, "y")
 
@@ -155,24 +159,35 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
         normalization_x = float(np.sqrt(hsic_xx))
         normalization_y = float(np.sqrt(hsic_yy))
 
-    return dot_product_similarity / (normalization_x * normalization_y)
+    value = dot_product_similarity / (normalization_x * normalization_y)
+    if not np.isfinite(value):  # e.g. overflow of huge features: never hand a NaN on
+        raise CKAUndefinedError(f"CKA undefined: the ratio is {value}")
+    return value
 
 
-def _pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
-    # [batch, seq, d] -> [n, d]: the rows CKA compares
-    if pooling == "tokens":
-        return hidden[mask]
+def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Sentence representations: the mean of ``hidden`` ``[batch, seq, d]`` over the positions where
+    ``mask`` ``[batch, seq]`` is nonzero, in float64 → ``[batch, d]``.
+
+    >>> mean_pool(torch.tensor([[[1.0], [3.0], [100.0]]]), torch.tensor([[1, 1, 0]]))
+    tensor([[2.]], dtype=torch.float64)
+    """
     weights = mask.to(device=hidden.device, dtype=torch.float64).unsqueeze(-1)
     return (hidden.to(torch.float64) * weights).sum(dim=1) / weights.sum(dim=1)
 
 
-def layerwise_cka(
+def _pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
+    # [batch, seq, d] -> [n, d]: the rows CKA compares
+    return hidden[mask] if pooling == "tokens" else mean_pool(hidden, mask)
+
+
+def layerwise_cka_with_reasons(
     hidden_a: Sequence[Tensor],
     hidden_b: Sequence[Tensor],
     attention_mask: Tensor | None = None,
     pooling: Literal["tokens", "mean"] = "tokens",
     debiased: bool = False,
-) -> list[float | None]:
+) -> list[tuple[float | None, str | None]]:
     """Per-layer linear CKA between two models' hidden states on the same batch.
 
     Args:
@@ -184,7 +199,8 @@ def layerwise_cka(
         debiased: use the unbiased HSIC estimator.
 
     Returns:
-        One CKA per layer; ``None`` for a layer where CKA is undefined (zero variance).
+        One ``(cka, reason)`` per layer: ``(value, None)``, or ``(None, why)`` where CKA is undefined
+        (zero variance, NaN/inf hidden states, too few rows).
 
     Raises:
         ValueError: mismatched layer counts or shapes, an unknown pooling, a sentence with no
@@ -193,16 +209,18 @@ def layerwise_cka(
     >>> g = torch.Generator().manual_seed(0)
     >>> h = [torch.randn(2, 5, 4, generator=g) for _ in range(3)]
     >>> mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
-    >>> [round(v, 6) for v in layerwise_cka(h, h, mask)]
+    >>> [round(v, 6) for v, _ in layerwise_cka_with_reasons(h, h, mask)]
     [1.0, 1.0, 1.0]
-    >>> layerwise_cka([torch.zeros(2, 5, 4)], h[:1], mask)
-    [None]
+    >>> layerwise_cka_with_reasons([torch.zeros(2, 5, 4)], h[:1], mask)
+    [(None, 'CKA undefined: x has zero variance (all rows are equal)')]
+    >>> layerwise_cka_with_reasons([torch.full((2, 5, 4), float("nan"))], h[:1], mask)
+    [(None, 'CKA undefined: x holds NaN or inf values')]
     """
     if pooling not in ("tokens", "mean"):
         raise ValueError(f"pooling must be 'tokens' or 'mean'; got {pooling!r}")
     if len(hidden_a) != len(hidden_b):
         raise ValueError(f"layer counts differ: {len(hidden_a)} against {len(hidden_b)}")
-    results: list[float | None] = []
+    results: list[tuple[float | None, str | None]] = []
     for layer, (a, b) in enumerate(zip(hidden_a, hidden_b)):
         if a.ndim != 3 or b.ndim != 3 or a.shape[:2] != b.shape[:2]:
             raise ValueError(
@@ -223,7 +241,24 @@ def layerwise_cka(
             rows_a = _pool(a.detach(), mask, pooling)
             rows_b = _pool(b.detach(), mask.to(b.device), pooling)
         try:
-            results.append(linear_cka(rows_a, rows_b, debiased=debiased))
-        except CKAUndefinedError:
-            results.append(None)
+            results.append((linear_cka(rows_a, rows_b, debiased=debiased), None))
+        except CKAUndefinedError as exc:
+            results.append((None, str(exc)))
     return results
+
+
+def layerwise_cka(
+    hidden_a: Sequence[Tensor],
+    hidden_b: Sequence[Tensor],
+    attention_mask: Tensor | None = None,
+    pooling: Literal["tokens", "mean"] = "tokens",
+    debiased: bool = False,
+) -> list[float | None]:
+    """Per-layer linear CKA (see :func:`layerwise_cka_with_reasons`); ``None`` where it is undefined.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> h = [torch.randn(2, 5, 4, generator=g) for _ in range(2)]
+    >>> [round(v, 6) for v in layerwise_cka(h, h)], layerwise_cka([torch.zeros(2, 5, 4)], h[:1])
+    ([1.0, 1.0], [None])
+    """
+    return [value for value, _ in layerwise_cka_with_reasons(hidden_a, hidden_b, attention_mask, pooling, debiased)]

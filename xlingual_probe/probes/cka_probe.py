@@ -12,13 +12,17 @@ Method:
     of the model as it is then (the "pre-trained model"), optionally on another device or in
     bfloat16 to save memory. Every ``every`` updates (default: the run's ``eval_every``; first at
     update ``every``, never at 0, where CKA would be 1 by construction) it runs both models on the
-    batch the update just used, in eval mode and without gradients, and computes per-layer linear
+    batch the update just used, in eval mode under ``torch.inference_mode``, each once per probe step
+    (every layer's hidden states come from that one forward pass), and computes per-layer linear
     CKA (:func:`~xlingual_probe.probes.cka.layerwise_cka`) between hidden state ℓ+1 of both models
     (the output of transformer layer ℓ; the embedding output is left out), over the tokens under
     the attention mask or over mean-pooled sentences. One record per layer goes to ``cka.jsonl``::
 
         {"step": 100, "layer": 0, "cka": 0.97, "pooling": "tokens", "debiased": false,
          "n": 4012, "cka_seconds": 0.41}
+
+    Where CKA has no value (zero variance, NaN/inf hidden states, too few rows) ``cka`` is ``null``
+    and ``cka_undefined`` says why; the probe never writes a NaN and never stops the run.
 
     ``n`` is the number of rows compared (tokens or sentences) and ``cka_seconds`` the probe's own
     wall time at that step (both forward passes and the CKA of every layer), the same in each of
@@ -60,13 +64,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from xlingual_probe.probes.cka import layerwise_cka
+from xlingual_probe.probes.cka import layerwise_cka_with_reasons
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.training.callbacks import Callback, LoopContext
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
 
-__all__ = ["CKAProbe", "CKAProbeConfig", "cka_overhead", "last_cka"]
+__all__ = ["CKAProbe", "CKAProbeConfig", "cka_overhead", "last_cka", "layer_hidden_states", "preserved_rng"]
 
 # batch keys that are targets, not model inputs: dropping them skips the head's loss
 _TARGET_KEYS = ("labels", "start_positions", "end_positions")
@@ -81,7 +85,10 @@ class CKAProbeConfig:
         every: probe every this many updates; ``None`` = the run's ``eval_every``.
         pooling: ``tokens`` (every token under the attention mask is a row) or ``mean``
             (mask-weighted mean-pooled sentences are the rows).
-        debiased: use the unbiased HSIC estimator (better for few rows relative to the width).
+        debiased: use the unbiased HSIC estimator; ``None`` (default) = SPEC's choice per pooling:
+            debiased for ``mean`` (a few dozen sentences against hundreds of dimensions, where the
+            biased estimator gives 0.92–0.96 even for independent features), biased for ``tokens``
+            (thousands of rows). The resolved value is what ``config.json`` and ``cka.jsonl`` record.
         device: where the frozen copy lives and runs, e.g. ``cpu`` or ``cuda:1``; ``None`` = the
             training device.
         dtype: ``fp32`` or ``bf16`` weights for the frozen copy (bf16 halves its memory; its hidden
@@ -90,7 +97,7 @@ class CKAProbeConfig:
 
     every: int | None = None
     pooling: str = "tokens"
-    debiased: bool = False
+    debiased: bool | None = None
     device: str | None = None
     dtype: str = "fp32"
 
@@ -99,6 +106,8 @@ class CKAProbeConfig:
             raise UserError("--cka-every must be positive")
         if self.pooling not in ("tokens", "mean"):
             raise UserError(f"--cka-pooling must be 'tokens' or 'mean', not {self.pooling!r}")
+        if self.debiased is None:
+            self.debiased = self.pooling == "mean"
         if self.dtype not in _DTYPES:
             raise UserError(f"--cka-dtype must be 'fp32' or 'bf16', not {self.dtype!r}")
         if self.device is not None:
@@ -112,7 +121,7 @@ class CKAProbeConfig:
 
 
 @contextlib.contextmanager
-def _preserved_rng() -> Iterator[None]:
+def preserved_rng() -> Iterator[None]:
     """Restore the python, numpy, torch and CUDA RNG states on exit (the training stream is kept)."""
     states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
               torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
@@ -135,11 +144,17 @@ def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copied
 
 
-def _hidden_layers(outputs: Any, num_layers: int, which: str) -> tuple[torch.Tensor, ...]:
+def layer_hidden_states(outputs: Any, num_layers: int, which: str) -> tuple[torch.Tensor, ...]:
+    """The output of each transformer layer (bottom first; the embedding output left out) of a model
+    called with ``output_hidden_states=True``.
+
+    Raises:
+        UserError: the outputs hold no hidden states, or not one per layer plus the embeddings.
+    """
     hidden = getattr(outputs, "hidden_states", None)
     if hidden is None:
         raise UserError(f"the {which} model returned no hidden states (output_hidden_states=True); "
-                        "the CKA probe needs them")
+                        "the probe needs them")
     if len(hidden) != num_layers + 1:
         raise UserError(f"the {which} model returned {len(hidden)} hidden states for {num_layers} layers "
                         f"(expected embeddings + one per layer)")
@@ -158,8 +173,8 @@ class CKAProbe(Callback):
         probes: number of probe steps in this invocation.
 
     >>> probe = CKAProbe(CKAProbeConfig(every=50, pooling="mean"))
-    >>> probe.config.every, probe.config.pooling
-    (50, 'mean')
+    >>> probe.config.every, probe.config.pooling, probe.config.debiased
+    (50, 'mean', True)
     """
 
     def __init__(self, config: CKAProbeConfig | None = None):
@@ -183,13 +198,13 @@ class CKAProbe(Callback):
         if start_step == 0:
             reference = _frozen_copy(working)
         else:  # the loop has already dropped the records past the checkpoint
-            with _preserved_rng():
+            with preserved_rng():
                 reference = ctx.starting_model()
         reference.requires_grad_(False)
         self.reference = reference.to(device=self.device, dtype=_DTYPES[self.config.dtype]).eval()
         self.setup_seconds = time.perf_counter() - start
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def on_step_end(self, ctx: LoopContext, step: int, loss: float, batch: dict[str, torch.Tensor]) -> None:
         if self.reference is None or step % self.every:
             return
@@ -201,13 +216,14 @@ class CKAProbe(Callback):
         working.eval()  # no dropout: the probe draws no random numbers
         try:
             with ctx.accelerator.autocast():
-                hidden_w = _hidden_layers(working(**inputs, output_hidden_states=True), num_layers, "working")
+                hidden_w = layer_hidden_states(working(**inputs, output_hidden_states=True), num_layers, "working")
         finally:
             working.train(was_training)
         ref_inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        hidden_r = _hidden_layers(self.reference(**ref_inputs, output_hidden_states=True), num_layers, "frozen")
+        hidden_r = layer_hidden_states(self.reference(**ref_inputs, output_hidden_states=True), num_layers, "frozen")
         mask = inputs.get("attention_mask")
-        values = layerwise_cka(hidden_w, hidden_r, mask, pooling=self.config.pooling, debiased=self.config.debiased)
+        values = layerwise_cka_with_reasons(hidden_w, hidden_r, mask, pooling=self.config.pooling,
+                                            debiased=bool(self.config.debiased))
         del hidden_w, hidden_r
         if self.config.pooling == "mean":
             n = int(inputs["input_ids"].shape[0])
@@ -216,9 +232,10 @@ class CKAProbe(Callback):
         seconds = time.perf_counter() - start
         self.total_seconds += seconds
         self.probes += 1
-        for layer, value in enumerate(values):
-            ctx.writer.append("cka", {"step": step, "layer": layer, "cka": value, "pooling": self.config.pooling,
-                                      "debiased": self.config.debiased, "n": n, "cka_seconds": seconds})
+        for layer, (value, reason) in enumerate(values):
+            record = {"step": step, "layer": layer, "cka": value, "pooling": self.config.pooling,
+                      "debiased": self.config.debiased, "n": n, "cka_seconds": seconds}
+            ctx.writer.append("cka", record if reason is None else {**record, "cka_undefined": reason})
 
     def on_train_end(self, ctx: LoopContext, summary: dict[str, Any]) -> None:
         self.reference = None  # free the copy's memory

@@ -33,7 +33,10 @@ Usage::
 Scores are on a 0–100 scale. By default a prediction is the argmax of the logits and the score is
 accuracy over the positions whose label is not -100 (sequence classification accuracy; token
 accuracy for tagging). ``task="panx"`` (any registered token task) scores entity-level F1 with
-seqeval and the model's ``id2label``; ``task="xnli"`` (any sentence task) accuracy. Anything else:
+seqeval, naming the ids with the evaluation sets' ``ClassLabel`` if they have one, else the model's
+``id2label``; names that are not IOB2 tags (``LABEL_0``… of a model built without ``id2label``) are
+an error, not a score, and so is a model whose ``id2label`` disagrees with the data's labels (for
+sentence tasks too). ``task="xnli"`` (any sentence task) scores accuracy. Anything else:
 pass ``compute_metric``, a function of a :class:`transformers.EvalPrediction` returning a score on
 0–100, or a dict of scores (with ``metric_name`` saying which one is primary, unless it has one key).
 
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import inspect
 import platform
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -53,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import ClassLabel
 from transformers import (
     DataCollatorWithPadding,
     EvalPrediction,
@@ -64,6 +69,7 @@ from transformers import (
 )
 
 from xlingual_probe.runs import SCHEMA_VERSION, RunWriter, summarise_scores
+from xlingual_probe.tasks.panx import check_iob2_tags
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_jsonl
 
@@ -186,6 +192,10 @@ class GapCallback(TrainerCallback):
         self._start = time.perf_counter()
         self._last_step = state.global_step if state.global_step > 0 else -1
         self.writer.enabled = state.is_world_process_zero
+        # one writer per run directory, released at the end of training; a Trainer that raised never
+        # got there, so training again in the same process takes the lease back
+        self.writer.release()
+        self.writer.acquire(reentrant=True)
         if state.global_step > 0:  # resumed from a Trainer checkpoint: drop the steps that will be redone
             self.writer.resume_at(state.global_step)
         else:
@@ -219,7 +229,8 @@ class GapCallback(TrainerCallback):
                     "best": max(records, key=lambda r: r["overall"]), "final": records[-1],
                     "select_by": "overall", "wall_seconds": wall, "train_seconds": wall - self._eval_seconds,
                     "eval_seconds": self._eval_seconds, "method": self.method, "seed": args.seed,
-                    "steps": state.global_step})
+                    "steps": state.global_step, "skipped_nonfinite": 0})
+        self.writer.release()
 
     # ---- evaluation -----------------------------------------------------------------------------
 
@@ -268,9 +279,50 @@ class GapCallback(TrainerCallback):
     def _metric_fn(self, model: torch.nn.Module) -> MetricFn:
         if self.compute_metric is not None:
             return self.compute_metric
+        names = self._label_names(model)
         if self.head == "token":
-            return seqeval_f1({int(k): v for k, v in model.config.id2label.items()})
+            if names is None:
+                raise UserError("task token scoring needs label names: give the model config.id2label or the "
+                                "datasets' labels a ClassLabel feature")
+            check_iob2_tags(names, "the model" if self._data_label_names() is None else "the data")
+            return seqeval_f1(dict(enumerate(names)))
         return label_accuracy
+
+    def _data_label_names(self) -> list[str] | None:
+        """The label names of the evaluation sets' ``ClassLabel`` (all sets must agree), or ``None``."""
+        found: dict[str, list[str]] = {}
+        for lang, dataset in self.eval_datasets.items():
+            features = getattr(dataset, "features", None) or {}
+            feature = next((features[k] for k in _LABEL_KEYS if k in features), None)
+            feature = getattr(feature, "feature", feature)  # token tasks: a list of class labels
+            if isinstance(feature, ClassLabel):
+                found[lang] = list(feature.names)
+        if len({tuple(v) for v in found.values()}) > 1:
+            raise UserError(f"the evaluation sets name their labels differently: {found}")
+        return next(iter(found.values()), None)
+
+    def _label_names(self, model: torch.nn.Module) -> list[str] | None:
+        """The names of the label ids, checked against each other where both the model and the data name them.
+
+        The model's ``id2label`` is ignored when it holds only transformers' placeholders
+        (``LABEL_0`` …: a model built without label names); the data's ``ClassLabel`` wins then.
+
+        Raises:
+            UserError: the model and the data name the same ids differently (scores would compare
+                the wrong classes).
+        """
+        id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+        model_names = [id2label[k] for k in sorted(id2label, key=int)] if id2label else None
+        if model_names and all(re.fullmatch(r"LABEL_\d+", str(n)) for n in model_names):
+            model_names = None
+        data_names = self._data_label_names()
+        if model_names and data_names and model_names != data_names:
+            raise UserError(f"the model's labels ({', '.join(model_names)}) and the data's ({', '.join(data_names)}) "
+                            "differ: predicted ids would be scored against the wrong classes; build the model with "
+                            "the data's id2label")
+        if data_names is None and id2label and model_names is None:
+            return [id2label[k] for k in sorted(id2label, key=int)]  # placeholders: the caller decides
+        return data_names or model_names
 
     def _collator(self, kwargs: dict[str, Any]) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
         if self.data_collator is not None:
@@ -281,7 +333,7 @@ class GapCallback(TrainerCallback):
         tokenizer = kwargs.get("processing_class")
         return DataCollatorWithPadding(tokenizer) if tokenizer is not None else default_data_collator
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _predict(self, model: torch.nn.Module, dataset: Any, collate, batch_size: int) -> EvalPrediction:
         device = next(model.parameters()).device
         accepted = set(inspect.signature(model.forward).parameters)

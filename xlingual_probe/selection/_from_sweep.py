@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from xlingual_probe.models.units import parse_layers
+from xlingual_probe.runs import RESULT_STATUSES, describe_incomplete, sweep_job_status
 from xlingual_probe.selection._cka import policy_iv_from_cka
 from xlingual_probe.selection._io import load_sweep_results, write_selection
 from xlingual_probe.selection._rules import SelectionOptions, select_weight_sets
@@ -24,9 +27,35 @@ def _infer_num_layers(results) -> int:
     return max(layers) + 1
 
 
+def results_to_select_from(sweep_dir: str | Path, results: pd.DataFrame, allow_incomplete: bool
+                           ) -> tuple[pd.DataFrame, list[str]]:
+    """The rows the rules may use, and notes on the runs left out.
+
+    Incomplete runs (listed in ``sweep.json`` but without a result summary) are refused unless
+    ``allow_incomplete``: the paired rules would silently lose their pairs. Diverged runs are a
+    recorded outcome without a score: left out of the statistics, with a note naming them.
+    """
+    notes = []
+    if (Path(sweep_dir) / "sweep.json").is_file():
+        status = sweep_job_status(sweep_dir).drop_duplicates("run")
+        missing = status.loc[~status["status"].isin(RESULT_STATUSES), "run"].tolist()
+        if missing and not allow_incomplete:
+            raise UserError(f"cannot select from {sweep_dir}: {describe_incomplete(missing)}; run the sweep "
+                            "command again to finish it, or pass --allow-incomplete to select without them")
+        if missing:
+            notes.append(f"left out {describe_incomplete(missing)} (--allow-incomplete)")
+    if "status" in results:
+        diverged = results[results["status"] == "diverged"]
+        if len(diverged):
+            runs = ", ".join(f"{r.label} seed {r.seed}" for r in diverged.itertuples())
+            notes.append(f"diverged (a non-finite training loss, no score; left out of the statistics): {runs}")
+        results = results[results["status"] != "diverged"].reset_index(drop=True)
+    return results, notes
+
+
 def select_from_sweep(sweep_dir: str | Path, cka_runs: Sequence[str | Path] = (), *,
                       options: SelectionOptions | None = None, out_dir: str | Path | None = None,
-                      num_layers: int | None = None) -> dict[str, Any]:
+                      num_layers: int | None = None, allow_incomplete: bool = False) -> dict[str, Any]:
     """Select the weight sets from a sweep directory (and CKA runs) and write ``selection.json`` / ``.md``.
 
     Args:
@@ -36,12 +65,18 @@ def select_from_sweep(sweep_dir: str | Path, cka_runs: Sequence[str | Path] = ()
         out_dir: where to write (default: ``sweep_dir``).
         num_layers: the layer count when the sweep has no ``sweep.json`` (default: inferred from the
             per-layer runs, with a note).
+        allow_incomplete: select even if some of the sweep's runs are incomplete (they are left out,
+            with a note); by default that is an error.
 
     Returns:
         The selection.
+
+    Raises:
+        UserError: the sweep has runs without a result summary and ``allow_incomplete`` is off.
     """
     options = options or SelectionOptions()
     results, sweep_layers = load_sweep_results(sweep_dir)
+    results, notes = results_to_select_from(sweep_dir, results, allow_incomplete)
     inferred = num_layers is None and sweep_layers is None
     layers = num_layers or sweep_layers or _infer_num_layers(results)
     # the sets come first: policy IV reads the CKA of the chosen V_I
@@ -53,6 +88,7 @@ def select_from_sweep(sweep_dir: str | Path, cka_runs: Sequence[str | Path] = ()
         selection = select_weight_sets(results, layers, options, cka=policy_iv_from_cka(cka_runs, v1, options))
         if inferred:
             selection["notes"].insert(0, f"the layer count ({layers}) was inferred from the per-layer runs")
+    selection["notes"] = notes + selection["notes"]
     selection["sweep"] = str(sweep_dir)
     write_selection(selection, out_dir or sweep_dir)
     return selection

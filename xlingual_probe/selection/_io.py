@@ -4,7 +4,8 @@
 slow-and-fast methods (``train slowfast --sets FILE``, ``compare --sets FILE``)::
 
     schema_version  1
-    source          "auto" (from a sweep), "paper" (the preset) or "file" (hand-written)
+    source          "auto" (from a sweep), "alignment" (from DF runs with the alignment probe,
+                    ``selection._alignment``), "paper" (the preset) or "file" (hand-written)
     num_layers      the model's layer count (absent in a hand-written file: not checked then)
     sets            {"S_I", "S_II", "V_I", "V_II"}: unit strings (``models.units`` syntax, e.g.
                     "0-9", "0-3:ffn", "0,2,3:ffn"); ``null`` = empty set
@@ -15,7 +16,8 @@ slow-and-fast methods (``train slowfast --sets FILE``, ``compare --sets FILE``):
     options         auto only: the SelectionOptions used
     evidence        auto only: {"S_I", "S_II", "V_I", "components"}: rows of experiment, unit,
                     component, mean, std, value ("mean ± std"), delta (vs baseline), n (seeds),
-                    decision; "policy_iv": the CKA fit (see ``selection._cka``)
+                    decision; "policy_iv": the CKA fit (see ``selection._cka``); from
+                    alignment: "alignment" (one row per layer, see ``selection._alignment``)
     notes           degenerate cases and choices made for the reader (empty / overlapping sets,
                     one seed, missing experiments, contradictory evidence)
 
@@ -38,7 +40,7 @@ from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json, read_mapping_file
 
 SET_NAMES = ("S_I", "S_II", "V_I", "V_II")
-SOURCES = ("auto", "paper", "file")
+SOURCES = ("auto", "alignment", "paper", "file")
 
 
 def _round_half_up(x: float) -> int:
@@ -159,7 +161,7 @@ def read_selection(path: str | Path, num_layers: int | None = None) -> dict[str,
         raise UserError(f"selection file {path} was made for {file_layers} layers; the model has {num_layers}")
     if (num_layers or file_layers) is not None:
         check_sets(clean, num_layers or file_layers, where=f"selection file {path}")
-    source = data.get("source") if data.get("source") in ("auto", "paper") else "file"
+    source = data.get("source") if data.get("source") in ("auto", "alignment", "paper") else "file"
     return {"schema_version": SCHEMA_VERSION, "source": source, "num_layers": file_layers or num_layers,
             "sets": clean, "policy_iv": policy_iv,
             "components": {"S_II": _component(clean["S_II"]), "V_II": _component(clean["V_II"])},
@@ -228,6 +230,11 @@ def selection_markdown(selection: dict[str, Any]) -> str:
     for key, title in titles.items():
         if key in evidence:
             lines += [f"## {title}", "", _evidence_table(evidence[key], "for" if key == "components" else None)]
+    if evidence.get("alignment"):
+        table = pd.DataFrame(evidence["alignment"]).astype(object)
+        table = table.map(lambda v: "n/a" if pd.isna(v) else f"{v:.3g}" if isinstance(v, float) else v)
+        lines += ["## Alignment per layer (before fine-tuning, at the end, lost; test across seeds)", "",
+                  markdown_table(table), ""]
     cka = evidence.get("policy_iv")
     if cka:
         decision = f"Decision: {cka.get('decision')}. {cka.get('reason', '')}".strip()

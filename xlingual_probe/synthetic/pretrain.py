@@ -16,7 +16,8 @@ pieces. It uses XLM-R's special tokens and templates (``<s> A </s>``, ``<s> A </
 
 The checkpoint is an ordinary Hugging Face folder (``save_pretrained`` of model and tokenizer, plus
 ``world.json`` with the :class:`WorldConfig` and ``pretrain_log.json``), cached under
-``$XPROBE_CACHE/synthetic/<config hash>`` (default ``~/.cache/xprobe``) and built atomically
+``<cache root>/synthetic/<config hash>`` (``$XPROBE_CACHE``, else ``$XDG_CACHE_HOME/xprobe``, else
+``~/.cache/xprobe``; :func:`~xlingual_probe.utils.cache.cache_dir`) and built atomically
 (in a temporary folder, then renamed; temporary folders of killed builds are removed by the next
 build of the same world). :func:`resolve_synthetic_model` maps ``"synthetic"`` or
 ``"synthetic:<preset>"`` to that folder, building it on first use.
@@ -47,6 +48,7 @@ from xlingual_probe.synthetic.world import (
     build_world,
     sentence_text,
 )
+from xlingual_probe.utils.cache import cache_dir
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json
 
@@ -264,8 +266,8 @@ def pretrain(world: World, out_dir: str | os.PathLike, *, progress: bool = True,
 
 
 def cache_root() -> Path:
-    """``$XPROBE_CACHE/synthetic`` (default ``~/.cache/xprobe/synthetic``)."""
-    return Path(os.environ.get("XPROBE_CACHE") or "~/.cache/xprobe").expanduser() / "synthetic"
+    """``<cache root>/synthetic``: see :func:`xlingual_probe.utils.cache.cache_dir`."""
+    return cache_dir("synthetic")
 
 
 STALE_BUILD_SECONDS = 6 * 3600  # the default world builds in ~3 minutes on 2 CPU cores

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -26,6 +26,8 @@ from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.registry import Registry
 
 Head = Literal["sequence", "token", "qa"]
+Parallel = Literal["rows", "ids"]
+ROW_COLUMN = "__row__"  # rides along through few-shot splitting and subsampling (see finish_task_data)
 
 
 @dataclass
@@ -78,11 +80,17 @@ class TaskData:
         train: training examples (source language, plus few-shot target examples if asked).
         eval: evaluation examples per language, source language first, then targets in order.
         labels: label names for classification/tagging tasks (index = class id), else ``None``.
+        eval_rows: per language, the position of each example of ``eval`` in that language's
+            evaluation split as loaded (before few-shot examples left it and before subsampling): what
+            pairs up the rows of evaluation sets that are translations of each other row for row.
+        split_sizes: per language, the number of examples of its evaluation split as loaded.
     """
 
     train: datasets.Dataset
     eval: dict[str, datasets.Dataset]
     labels: list[str] | None = None
+    eval_rows: dict[str, list[int]] = field(default_factory=dict)
+    split_sizes: dict[str, int] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -92,6 +100,13 @@ class Task(ABC):
     head: ClassVar[Head]
     metric: ClassVar[str]  # name of the primary metric, e.g. "accuracy" or "f1"
     languages: ClassVar[tuple[str, ...]] = ()  # languages the task offers (hub); empty = any
+    # How the evaluation sets of different languages correspond (the alignment probe's parallel sets):
+    # "rows" = row i is the same content in every language (XNLI), "ids" = examples sharing an ``id``
+    # are translations (MLQA, XQuAD), None = not parallel.
+    parallel: ClassVar[Parallel | None] = None
+    # raw fields a sentence can be taken from, (name, column) pairs (the first is the default); a column
+    # of words (token tasks) is joined with spaces
+    text_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def for_model(self, model: str) -> Task:
         """The task as it should be run with ``model`` (a model name or folder); default: itself.
@@ -138,6 +153,23 @@ class Task(ABC):
 
     def num_labels(self, data: TaskData) -> int:
         return len(data.labels) if data.labels else 2
+
+    @staticmethod
+    def truncated_examples(features: datasets.Dataset) -> int:
+        """How many examples lost part of their input to ``max_length`` when encoded for evaluation.
+
+        Reads the evaluation features' ``truncated`` column (nonzero: something of that feature's
+        example was cut), counting each example once (by ``example_id`` when features carry one).
+        What "cut" means is the task's: the pair of a sentence task, the question of a QA task
+        (contexts are windowed, never cut), words of a tagging task (never, after the word-boundary
+        split). A task without the column reports 0.
+        """
+        if "truncated" not in features.column_names:
+            return 0
+        flags = features["truncated"]
+        if "example_id" in features.column_names:
+            return len({example for example, flag in zip(features["example_id"], flags) if flag})
+        return sum(1 for flag in flags if flag)
 
 
 TASKS: Registry[type[Task]] = Registry("task")
@@ -207,14 +239,21 @@ def finish_task_data(train: datasets.Dataset, eval_sets: dict[str, datasets.Data
                      labels: list[str] | None = None) -> TaskData:
     """Apply the options every task shares: subsample train/eval (seeded) and move few-shot examples.
 
-    ``eval_sets`` must already be ordered source first (see :func:`resolve_languages`).
+    ``eval_sets`` must already be ordered source first (see :func:`resolve_languages`). Each
+    example's position in its split is carried through the selections in a temporary column and
+    returned as :attr:`TaskData.eval_rows`.
     """
+    sizes = {lang: len(ds) for lang, ds in eval_sets.items()}
+    eval_sets = {lang: ds.add_column(ROW_COLUMN, list(range(len(ds)))) for lang, ds in eval_sets.items()}
     # few-shot examples come out of the full validation split before it is subsampled
     shots, eval_sets = split_few_shot(eval_sets, opts)
+    shots = [s.remove_columns(ROW_COLUMN) for s in shots]
     train = subsample(train, opts.train_size, opts.seed)
     eval_sets = {lang: subsample(ds, opts.eval_size, opts.seed) for lang, ds in eval_sets.items()}
+    rows = {lang: list(ds[ROW_COLUMN]) for lang, ds in eval_sets.items()}
+    eval_sets = {lang: ds.remove_columns(ROW_COLUMN) for lang, ds in eval_sets.items()}
     if shots:
         train = datasets.concatenate_datasets([train, *[s.cast(train.features) for s in shots]])
     if len(train) == 0:
         raise UserError("the training set is empty")
-    return TaskData(train=train, eval=eval_sets, labels=labels)
+    return TaskData(train=train, eval=eval_sets, labels=labels, eval_rows=rows, split_sizes=sizes)

@@ -20,7 +20,22 @@ import numpy as np
 from transformers import DataCollatorWithPadding
 
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.tasks._encoding import tokenize_examples
+from xlingual_probe.tasks._sources import data_role, note_file
+from xlingual_probe.utils.errors import UserError, not_utf8
+
+
+def truncated_flags(tokenizer, enc, texts: list[str], pairs: list[str] | None, max_length: int) -> list[int]:
+    """1 for each (pair of) text(s) that ``truncation=True`` cut, else 0.
+
+    A fast tokenizer keeps what it cut in each encoding's ``overflowing``; otherwise the texts are
+    encoded again without truncation and their lengths compared.
+    """
+    encodings = getattr(enc, "encodings", None)
+    if encodings:
+        return [int(bool(e.overflowing)) for e in encodings]
+    full = tokenizer(texts, pairs, truncation=False)["input_ids"]
+    return [int(len(ids) > max_length) for ids in full]
 
 
 class SentenceClassificationTask(Task):
@@ -28,16 +43,25 @@ class SentenceClassificationTask(Task):
 
     head = "sequence"
     metric = "accuracy"
+    text_fields = (("text", "text"), ("text_pair", "text_pair"))
 
     def encode(self, examples: datasets.Dataset, tokenizer, *, train: bool, max_length: int) -> datasets.Dataset:
+        """Tokenise (pairs of) texts, cut to ``max_length``; evaluation features also get ``truncated``
+        (1 when the text or pair did not fit, see :meth:`Task.truncated_examples`)."""
+        specials = tokenizer.num_special_tokens_to_add(pair="text_pair" in examples.column_names)
+        if max_length <= specials + 1:
+            raise UserError(f"--max-length {max_length} leaves no room for text beside the {specials} special "
+                            "tokens (the default is 128)")
+
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
             pair = batch.get("text_pair")
             enc = tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
             enc["labels"] = batch["label"]
+            if not train:
+                enc["truncated"] = truncated_flags(tokenizer, enc, batch["text"], pair, max_length)
             return enc
 
-        return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize)
 
     def collator(self, tokenizer):
         return DataCollatorWithPadding(tokenizer, return_tensors="pt")
@@ -58,16 +82,26 @@ _SUFFIXES = (".tsv", ".csv", ".jsonl")
 def read_table(path: Path) -> datasets.Dataset:
     """Read a TSV/CSV (with header) or JSONL file into a Dataset; malformed files raise UserError."""
     import pandas as pd
+    import pyarrow as pa
 
+    note_file(path)
     try:
         if path.suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         else:
             frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", dtype=str,
                                 keep_default_na=False, quoting=3 if path.suffix == ".tsv" else 0)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    return datasets.Dataset.from_pandas(frame, preserve_index=False)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+    except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+        raise UserError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    names = [str(c).strip("\x00 ") for c in frame.columns]
+    if not all(names) or len(set(names)) != len(names):
+        raise UserError(f"{path}: the header must name every column once (got {list(map(str, frame.columns))[:5]})")
+    try:
+        return datasets.Dataset.from_pandas(frame, preserve_index=False)
+    except (ValueError, TypeError, pa.ArrowException) as exc:  # mixed types in a JSONL column, say
+        raise UserError(f"cannot read {path}: {' '.join(str(exc).split())[:200]}") from None
 
 
 def find_split_files(folder: Path) -> dict[tuple[str, str], Path]:
@@ -112,7 +146,8 @@ class FolderClassificationTask(SentenceClassificationTask):
         dev_langs = sorted(lang for split, lang in files if split == "dev")
         langs = resolve_languages(dev_langs, opts, self.name)
         train_path = files[("train", opts.source_lang)]
-        raw_train = read_table(train_path)
+        with data_role("train"):
+            raw_train = read_table(train_path)
         # the classes are those of the training file: an evaluation label outside them is a data error
         labels = sorted({str(x) for x in self._column(raw_train, opts.label_column)})
         if "" in labels:

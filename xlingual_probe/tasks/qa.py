@@ -6,11 +6,16 @@ question; the language is the key of the evaluation dict. Every QA benchmark her
 TyDiQA-GoldP, any SQuAD-v1.1 JSON; see :mod:`xlingual_probe.tasks.qa_data`) and the synthetic QA
 task share this class and only differ in ``load``.
 
-Encoding follows Hugging Face's ``run_qa.py`` / XTREME's SQuAD preprocessing: question and context
-form a pair (question first; context first for tokenizers that pad on the left, as HF does for
-XLNet), contexts longer than ``max_length`` are cut into overlapping windows ``doc_stride`` tokens
-apart, and the question is cut to ``max_query_length`` tokens (XTREME's default, 64) so that every
-window keeps room for context. A training window whose context does not hold the (first) gold answer
+Encoding follows XTREME's SQuAD preprocessing (``third_party/processors/squad.py``, transformers'
+``squad_convert_examples_to_features``): question and context form a pair (question first; context
+first for tokenizers that pad on the left, as HF does for XLNet), the question is cut to
+``max_query_length`` tokens (XTREME's default, 64) so that every window keeps room for context, and a
+context longer than a window is cut into overlapping windows whose starts lie ``doc_stride`` (128)
+context tokens apart: a 1,000-token context with a 5-token question at ``max_length`` 384 (376
+context tokens per window) gives windows starting at tokens 0, 128, 256, 384, 512 and 640, the last
+one reaching the end. HF's ``run_qa.py`` passes ``doc_stride`` to the tokenizer as its ``stride``,
+which is the *overlap* of consecutive windows (starts 0, 248, 496, 744 in the same case); that
+reading is the option ``stride_mode="overlap"`` (``--qa-stride overlap``). A training window whose context does not hold the (first) gold answer
 points both targets at the CLS token. Evaluation windows keep ``example_id`` and ``offset_mapping``
 (character spans, ``None`` outside the context) for decoding.
 
@@ -36,6 +41,7 @@ import datasets
 import numpy as np
 
 from xlingual_probe.tasks._base import Task
+from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.tasks.qa_metrics import qa_scores
 from xlingual_probe.utils.errors import UserError
 
@@ -43,6 +49,29 @@ SpanLogits = tuple[np.ndarray, np.ndarray]
 """Start and end logits of one feature, each of shape ``[n_tokens]`` (padding removed)."""
 
 _INPUT_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+STRIDE_MODES = ("between-starts", "overlap")
+"""What ``doc_stride`` means: XTREME's distance between window starts, or HF ``run_qa.py``'s overlap."""
+
+
+def window_overlap(room: int, doc_stride: int, mode: str) -> int:
+    """The tokenizer's ``stride`` argument (context tokens shared by consecutive windows).
+
+    Args:
+        room: context tokens in one window (``max_length`` minus special and question tokens).
+        doc_stride: the task's ``doc_stride``.
+        mode: one of :data:`STRIDE_MODES`.
+
+    >>> window_overlap(376, 128, "between-starts"), window_overlap(376, 128, "overlap")
+    (248, 128)
+    >>> window_overlap(100, 128, "between-starts")  # windows that touch, never a gap
+    0
+    """
+    if mode == "between-starts":
+        return room - min(doc_stride, room)
+    if mode == "overlap":
+        # the tokenizer refuses a stride that is not shorter than the context room of a window
+        return min(doc_stride, room // 2)
+    raise UserError(f"unknown QA stride mode {mode!r}; choose one of: {', '.join(STRIDE_MODES)}")
 
 
 @dataclass
@@ -109,8 +138,11 @@ class QATask(Task):
 
     Attributes:
         default_max_length: tokens per window the CLI should use for QA (384).
-        doc_stride: tokens between the starts of consecutive windows of a long context (128;
-            reduced automatically when ``max_length`` leaves too little room for it).
+        doc_stride: tokens between the starts of consecutive windows of a long context (128; at most
+            a whole window's context, so no context token is ever skipped).
+        stride_mode: ``between-starts`` (XTREME: ``doc_stride`` tokens from one window's start to
+            the next) or ``overlap`` (HF ``run_qa.py``: ``doc_stride`` tokens shared by consecutive
+            windows, at most half a window's context); see :data:`STRIDE_MODES`.
         max_query_length: questions are cut to this many tokens (64).
         n_best: top start/end positions considered per window when decoding (20).
         max_answer_length: longest predicted answer, in tokens (30).
@@ -118,8 +150,10 @@ class QATask(Task):
 
     head = "qa"
     metric = "f1"
+    text_fields = (("question", "question"), ("context", "context"))
     default_max_length: ClassVar[int] = 384
     doc_stride: ClassVar[int] = 128
+    stride_mode: str = "between-starts"  # an instance may set another of STRIDE_MODES
     max_query_length: ClassVar[int] = 64
     n_best: ClassVar[int] = 20
     max_answer_length: ClassVar[int] = 30
@@ -139,36 +173,48 @@ class QATask(Task):
         """Tokenise question/context pairs into overlapping windows (one feature per window).
 
         Training features hold the model inputs and ``start_positions``/``end_positions``;
-        evaluation features hold the model inputs, ``example_id`` and ``offset_mapping``.
+        evaluation features hold the model inputs, ``example_id``, ``offset_mapping`` and
+        ``truncated`` (1 when the question was cut to ``max_query_length``; contexts are never cut).
 
         Raises:
-            UserError: for a slow tokenizer (no offsets) or a ``max_length`` too small for QA.
+            UserError: for a slow tokenizer (no offsets), a ``max_length`` too small for QA or an
+                unknown :attr:`stride_mode`.
         """
         if not getattr(tokenizer, "is_fast", False):
             raise UserError("QA tasks need a fast (Rust) tokenizer for character offsets; "
                             f"{type(tokenizer).__name__} is not one")
         pad_on_right = tokenizer.padding_side != "left"
-        room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - self.max_query_length
+        specials = tokenizer.num_special_tokens_to_add(pair=True)
+        room = max_length - specials - self.max_query_length
         if room < 2:
             raise UserError(f"--max-length {max_length} is too small for QA (questions take up to "
                             f"{self.max_query_length} tokens; use at least 128, default 384)")
-        # the tokenizer refuses a stride that is not shorter than the context room of a window
-        stride = min(self.doc_stride, room // 2)
+        window_overlap(room, self.doc_stride, self.stride_mode)  # an unknown mode fails before any work
         context_index = 1 if pad_on_right else 0
 
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
-            questions = self._cut_questions(batch["question"], tokenizer)
-            first, second = (questions, batch["context"]) if pad_on_right else (batch["context"], questions)
-            enc = tokenizer(first, second, truncation="only_second" if pad_on_right else "only_first",
-                            max_length=max_length, stride=stride, return_overflowing_tokens=True,
-                            return_offsets_mapping=True, padding=False)
-            out: dict[str, list] = {k: enc[k] for k in _INPUT_COLUMNS if k in enc}
-            samples = enc["overflow_to_sample_mapping"]
+            questions, lengths, cut = self._cut_questions(batch["question"], tokenizer)
+            # one tokenizer call per distinct stride: with XTREME's meaning it depends on the question's length
+            strides = [window_overlap(room if self.stride_mode == "overlap" else max_length - specials - n,
+                                      self.doc_stride, self.stride_mode) for n in lengths]
+            windows: list[tuple[int, Any, int]] = []  # (example, encoding, window within the encoding)
+            for stride in dict.fromkeys(strides):
+                members = [i for i, s in enumerate(strides) if s == stride]
+                contexts = [batch["context"][i] for i in members]
+                asked = [questions[i] for i in members]
+                first, second = (asked, contexts) if pad_on_right else (contexts, asked)
+                enc = tokenizer(first, second, truncation="only_second" if pad_on_right else "only_first",
+                                max_length=max_length, stride=stride, return_overflowing_tokens=True,
+                                return_offsets_mapping=True, padding=False)
+                windows += [(members[sample], enc, k) for k, sample in enumerate(enc["overflow_to_sample_mapping"])]
+            windows.sort(key=lambda w: w[0])  # stable: each example's windows stay in order
+            out: dict[str, list] = {k: [enc[k][i] for _, enc, i in windows] for k in _INPUT_COLUMNS
+                                    if windows and k in windows[0][1]}
             if train:
                 out["start_positions"], out["end_positions"] = [], []
             else:
-                out["example_id"], out["offset_mapping"] = [], []
-            for i, sample in enumerate(samples):
+                out["example_id"], out["offset_mapping"], out["truncated"] = [], [], []
+            for sample, enc, i in windows:
                 sequence_ids = enc.sequence_ids(i)
                 offsets = enc["offset_mapping"][i]
                 if train:
@@ -180,19 +226,25 @@ class QATask(Task):
                     out["example_id"].append(batch["id"][sample])
                     out["offset_mapping"].append([list(o) if sequence_ids[k] == context_index else None
                                                   for k, o in enumerate(offsets)])
+                    out["truncated"].append(int(cut[sample]))
             return out
 
-        return examples.map(tokenize, batched=True, remove_columns=examples.column_names,
-                            desc="tokenising", load_from_cache_file=False)
+        return tokenize_examples(examples, tokenize)
 
-    def _cut_questions(self, questions: list[str], tokenizer) -> list[str]:
-        """Strip leading spaces (they break some tokenizers' truncation) and cut long questions."""
+    def _cut_questions(self, questions: list[str], tokenizer) -> tuple[list[str], list[int], list[bool]]:
+        """Strip leading spaces (they break some tokenizers' truncation) and cut long questions.
+
+        Returns:
+            The questions, their lengths in tokens (after the cut) and whether each was cut.
+        """
         questions = [q.lstrip() for q in questions]
         enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
-        cut = []
-        for q, offsets in zip(questions, enc["offset_mapping"]):
-            cut.append(q[:offsets[self.max_query_length - 1][1]] if len(offsets) > self.max_query_length else q)
-        return cut
+        cut = [len(offsets) > self.max_query_length for offsets in enc["offset_mapping"]]
+        questions = [q[:offsets[self.max_query_length - 1][1]] if long else q
+                     for q, offsets, long in zip(questions, enc["offset_mapping"], cut)]
+        # the length of the cut text, as the pair encoding will see it
+        lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
+        return questions, lengths, cut
 
     @staticmethod
     def _cls_index(input_ids: list[int], tokenizer) -> int:

@@ -46,8 +46,9 @@ from xlingual_probe.tasks._base import (
     resolve_languages,
     task_folder,
 )
+from xlingual_probe.tasks._sources import data_role, note_file, note_hub
 from xlingual_probe.tasks.qa import QATask
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.errors import UserError, not_utf8
 
 QA_FEATURES = datasets.Features({
     "id": datasets.Value("string"),
@@ -82,12 +83,15 @@ def read_squad_json(path: Path) -> datasets.Dataset:
         UserError: if the file is missing, not JSON, not SQuAD-v1.1-shaped, holds a question
             without answers (SQuAD-2.0 unanswerable questions are not supported) or holds none.
     """
+    note_file(path)
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except FileNotFoundError:
         raise UserError(f"QA file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+    except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise _malformed(path, "", 'expected an object with a "data" list of articles')
@@ -162,11 +166,13 @@ def _standardise_hub(ds: datasets.Dataset) -> datasets.Dataset:
 def _hub_dataset(path: str, config: str | None, split: str) -> datasets.Dataset:
     """One split of a hub dataset; unreachable hub, unknown dataset or config → :class:`UserError`."""
     try:
-        return datasets.load_dataset(path, config, split=split)
+        ds = datasets.load_dataset(path, config, split=split)
     except (OSError, ValueError) as exc:  # ConnectionError, DatasetNotFoundError, unknown config
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise UserError(f"cannot load {path} ({config or 'default'}, {split}) from the Hugging Face hub: "
                         f"{type(exc).__name__}: {first_line} (or pass --data-dir with local files)") from None
+    note_hub(path, config, split, ds)
+    return ds
 
 
 def _load_hub(path: str, config: str | None, split: str) -> datasets.Dataset:
@@ -179,6 +185,7 @@ class SquadFolderTask(QATask):
     Subclasses name their file patterns and hub datasets; see the module docstring.
     """
 
+    parallel = "ids"  # translated questions keep their id (MLQA, XQuAD); TyDiQA's share none
     folder_name: ClassVar[str]
     eval_patterns: ClassVar[tuple[str, ...]]  # relative paths with a {lang} field, tried in order
     hub_eval: ClassVar[tuple[str, str] | None] = None  # (dataset, config with a {lang} field)
@@ -194,7 +201,9 @@ class SquadFolderTask(QATask):
             expected = " or ".join(p.format(lang="{lang}") for p in self.eval_patterns)
             raise UserError(f"no {self.name} evaluation files in {folder} (expected {expected})")
         langs = resolve_languages(list(eval_files), opts, self.name)
-        train = read_squad_json(self._train_file(root, folder, opts))
+        train_file = self._train_file(root, folder, opts)
+        with data_role("train", dataset=self.train_dataset(train_file, folder)):
+            train = read_squad_json(train_file)
         eval_sets = {lang: read_squad_json(eval_files[lang]) for lang in langs}
         return finish_task_data(train, eval_sets, opts)
 
@@ -217,6 +226,20 @@ class SquadFolderTask(QATask):
                         f"tydiqa.goldp.{source_lang}.train.json",
                         f"train-{source_lang}.json"]
 
+    def train_dataset(self, path: Path, folder: Path | None = None) -> str:
+        """Which benchmark a training file belongs to: ``tydiqa`` (TyDiQA-GoldP), ``squad`` (SQuAD v1.1),
+        this task's name for a file in its own folder (``train-{src}.json``), else ``file``.
+
+        An evaluation on the dataset the model was trained on is in-domain, not zero-shot: the loop
+        records the source language as ``in_domain`` then (e.g. TyDiQA-en after TyDiQA-en training).
+        """
+        name = path.name.lower()
+        if "tydiqa" in name:
+            return "tydiqa"
+        if name == "train-v1.1.json" or path.parent.name.lower() == "squad":
+            return "squad"
+        return self.name if folder is not None and path.parent.resolve() == folder.resolve() else "file"
+
     def _train_file(self, root: Path, folder: Path, opts: DataOptions) -> Path:
         if opts.train_file:
             path = Path(opts.train_file).expanduser()
@@ -236,7 +259,9 @@ class SquadFolderTask(QATask):
 
     def _load_from_hub(self, opts: DataOptions) -> TaskData:
         langs = resolve_languages(self.languages, opts, self.name)
-        train = self._hub_train(opts)
+        dataset = self.train_dataset(Path(opts.train_file).expanduser()) if opts.train_file else "squad"
+        with data_role("train", dataset=dataset):
+            train = self._hub_train(opts)
         eval_sets = {lang: self._hub_eval_split(lang) for lang in langs}
         return finish_task_data(train, eval_sets, opts)
 

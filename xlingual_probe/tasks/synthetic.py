@@ -52,6 +52,7 @@ class SyntheticTaskMixin:
     size_fields: ClassVar[tuple[str, str]]  # WorldConfig fields of the default train / eval sizes
     label_list: ClassVar[list[str] | None] = None
     languages: ClassVar[tuple[str, ...]] = tuple(spec.code for spec in DEFAULT_LANGUAGES)  # default world
+    parallel = "rows"  # every language realises the same meanings in the same order
 
     def __init__(self, config: WorldConfig | None = None, eval_split: str = "validation"):
         if eval_split not in ("validation", "test"):
@@ -94,6 +95,7 @@ class SyntheticNLITask(SyntheticTaskMixin, SentenceClassificationTask):
 
     name = "synthetic-nli"
     generate = staticmethod(nli_examples)
+    text_fields = (("premise", "text"), ("hypothesis", "text_pair"))
     size_fields = ("nli_train", "nli_eval")
     label_list = NLI_LABELS
 

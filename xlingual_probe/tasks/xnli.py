@@ -24,8 +24,9 @@ from xlingual_probe.tasks._base import (
     resolve_languages,
     task_folder,
 )
+from xlingual_probe.tasks._sources import data_role, note_file, note_hub
 from xlingual_probe.tasks.classification import SentenceClassificationTask
-from xlingual_probe.utils.errors import UserError
+from xlingual_probe.utils.errors import UserError, not_utf8
 
 XNLI_LANGUAGES = ("en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 XNLI_LABELS = ["entailment", "neutral", "contradiction"]  # the hub's ClassLabel order
@@ -33,8 +34,24 @@ _LABEL_ALIASES = {"contradictory": "contradiction"}
 
 
 def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
-    """Read an XNLI/MNLI TSV into ``text``/``text_pair``/``label`` columns."""
+    """Read an XNLI/MNLI TSV into ``text``/``text_pair``/``label`` columns.
+
+    A file without a header must have exactly three columns (XTREME's ``premise hypothesis label``);
+    with a header the columns are found by name. LF and CRLF line ends are both read.
+
+    Raises:
+        UserError: a missing column, an extra column (headerless), an unknown label, no rows, or a
+            file that is not UTF-8.
+    """
+    try:
+        return _read_nli_rows(path, header)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+
+
+def _read_nli_rows(path: Path, header: bool) -> datasets.Dataset:
     texts, pairs, labels = [], [], []
+    note_file(path)
     with open(path, encoding="utf-8", newline="") as f:
         rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         columns = (0, 1, 2)
@@ -47,8 +64,9 @@ def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
         for line_no, row in enumerate(rows, start=2 if header else 1):
             if not row:
                 continue
-            if len(row) <= max(columns):
-                raise UserError(f"{path}:{line_no}: expected premise, hypothesis and label separated by tabs")
+            if len(row) <= max(columns) or (not header and len(row) != 3):
+                raise UserError(f"{path}:{line_no}: expected premise, hypothesis and label separated by tabs "
+                                f"(3 columns), got {len(row)}")
             label = _LABEL_ALIASES.get(row[columns[2]].strip(), row[columns[2]].strip())
             if label not in XNLI_LABELS:
                 raise UserError(f"{path}:{line_no}: unknown label {label!r} (expected one of {XNLI_LABELS})")
@@ -62,14 +80,19 @@ def read_nli_tsv(path: Path, header: bool) -> datasets.Dataset:
 
 def _has_header(path: Path) -> bool:
     """MNLI-style files start with a ``sentence1<TAB>sentence2<TAB>label`` header; XTREME's do not."""
-    with open(path, encoding="utf-8") as f:
-        return f.readline().split("\t")[:2] == ["sentence1", "sentence2"]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().split("\t")[:2] == ["sentence1", "sentence2"]
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
 
 
 @TASKS.register("xnli")
 class XNLITask(SentenceClassificationTask):
     name = "xnli"
     languages = XNLI_LANGUAGES
+    parallel = "rows"  # the dev and test sets are 15-way parallel, row for row
+    text_fields = (("premise", "text"), ("hypothesis", "text_pair"))
 
     def load(self, opts: DataOptions) -> TaskData:
         root = opts.resolved_data_dir()
@@ -88,17 +111,21 @@ class XNLITask(SentenceClassificationTask):
             train_file = next((folder / n for n in names if (folder / n).is_file()), None)
         if train_file is None:
             raise UserError(f"no XNLI training file in {folder} (expected mnli_train.tsv or train-{opts.source_lang}.tsv)")
-        train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv" or _has_header(train_file))
+        with data_role("train"):
+            train = read_nli_tsv(train_file, header=train_file.name == "mnli_train.tsv" or _has_header(train_file))
         eval_sets = {lang: read_nli_tsv(folder / f"dev-{lang}.tsv", header=False) for lang in langs}
         return finish_task_data(train, eval_sets, opts, XNLI_LABELS)
 
     def _load_hub(self, opts: DataOptions) -> TaskData:
         langs = resolve_languages(XNLI_LANGUAGES, opts, self.name)
 
-        def standard(ds: datasets.Dataset) -> datasets.Dataset:
+        def standard(lang: str, split: str) -> datasets.Dataset:
+            ds = datasets.load_dataset("facebook/xnli", lang, split=split)
+            note_hub("facebook/xnli", lang, split, ds)
             ds = ds.rename_columns({"premise": "text", "hypothesis": "text_pair"})
             return ds.cast_column("label", datasets.Value("int64"))
 
-        train = standard(datasets.load_dataset("facebook/xnli", opts.source_lang, split="train"))
-        eval_sets = {lang: standard(datasets.load_dataset("facebook/xnli", lang, split="validation")) for lang in langs}
+        with data_role("train"):
+            train = standard(opts.source_lang, "train")
+        eval_sets = {lang: standard(lang, "validation") for lang in langs}
         return finish_task_data(train, eval_sets, opts, XNLI_LABELS)

@@ -25,6 +25,9 @@ class LoopContext:
     Attributes:
         writer: writes the run directory's files (a probe appends its own log, e.g. ``cka``).
         rebuild_starting_model: see :meth:`starting_model`.
+        data: the run's :class:`~xlingual_probe.tasks.TaskData` (the alignment probe samples its
+            parallel sentences from the evaluation sets).
+        total_steps: the run's number of updates.
     """
 
     config: Any  # TrainConfig
@@ -35,6 +38,8 @@ class LoopContext:
     model_map: Any
     writer: RunWriter
     rebuild_starting_model: Callable[[], torch.nn.Module]
+    data: Any = None  # TaskData
+    total_steps: int | None = None
 
     @property
     def files(self) -> RunFiles:

@@ -2,8 +2,15 @@
 
 Each language's examples are encoded once; features are sorted by length so a batch pads to a
 similar length (a large saving on CPU), predictions are put back in the original order and the task
-scores them with its official metric. With several processes each one runs a share of the batches
-and the predictions are gathered before scoring.
+scores them with its official metric. Features can come from the on-disk cache
+(:class:`~xlingual_probe.training.feature_cache.FeatureCache`); the model runs under
+``torch.inference_mode``.
+
+With N processes, process r runs batches r, r + N, r + 2N, ... of the length-sorted order (every
+process gets batches of every length) and every prediction travels with its feature index. Nothing is
+padded to make the shards equal, so the gathered predictions hold each feature exactly once (checked):
+the duplicated samples that a padded last batch adds, and that Accelerate's ``gather_for_metrics``
+exists to remove, cannot occur. Scores are therefore identical with 1 and N processes (tested).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from tqdm.auto import tqdm
 
 from xlingual_probe.runs import summarise_scores
 from xlingual_probe.tasks import Task
+from xlingual_probe.training.feature_cache import FeatureCache
 
 
 @dataclass
@@ -32,12 +40,15 @@ class EvalSet:
     order: list[int]  # feature indices sorted by length (descending)
 
 
-def prepare_eval_sets(task: Task, eval_examples: dict[str, datasets.Dataset], tokenizer, max_length: int
-                      ) -> list[EvalSet]:
-    """Encode each language's examples once and sort the features by length."""
+def prepare_eval_sets(task: Task, eval_examples: dict[str, datasets.Dataset], tokenizer, max_length: int,
+                      cache: FeatureCache | None = None) -> list[EvalSet]:
+    """Encode each language's examples once (through ``cache`` when given) and sort the features by length."""
     sets = []
     for lang, examples in eval_examples.items():
-        features = task.encode(examples, tokenizer, train=False, max_length=max_length)
+        if cache is not None:
+            features = cache.encode(examples, train=False)
+        else:
+            features = task.encode(examples, tokenizer, train=False, max_length=max_length)
         lengths = [len(ids) for ids in features["input_ids"]]
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
         sets.append(EvalSet(lang, examples, features, order))
@@ -52,7 +63,17 @@ def model_batch(task: Task, features: datasets.Dataset, indices: list[int], coll
     return collate([{c: rows[c][i] for c in columns} for i in range(len(indices))])
 
 
-@torch.no_grad()
+def _in_feature_order(gathered: list[tuple[int, Any]], n_features: int, lang: str) -> list[Any]:
+    """The predictions of ``(feature index, prediction)`` pairs gathered from every process, in feature
+    order; each feature exactly once (a duplicated or lost feature would bias the score silently)."""
+    ordered = sorted(gathered, key=lambda item: item[0])
+    if [i for i, _ in ordered] != list(range(n_features)):
+        raise RuntimeError(f"{lang}: gathered {len(ordered)} predictions for {n_features} features, "
+                           "not each feature once")
+    return [p for _, p in ordered]
+
+
+@torch.inference_mode()
 def evaluate(model: torch.nn.Module, task: Task, eval_sets: list[EvalSet], collate, accelerator: Accelerator,
              batch_size: int, source_lang: str, show_progress: bool = True) -> dict[str, Any]:
     """Score the model on every language.
@@ -64,6 +85,9 @@ def evaluate(model: torch.nn.Module, task: Task, eval_sets: list[EvalSet], colla
     start = time.perf_counter()
     was_training = model.training
     model.eval()
+    # the unwrapped model: a DDP forward broadcasts buffers, a collective that would hang when the
+    # processes run different numbers of batches
+    forward = accelerator.unwrap_model(model)
     details: dict[str, dict[str, float]] = {}
     n_batches = sum((len(s.order) + batch_size - 1) // batch_size for s in eval_sets)
     bar = tqdm(total=n_batches, desc="evaluating", leave=False,
@@ -76,11 +100,11 @@ def evaluate(model: torch.nn.Module, task: Task, eval_sets: list[EvalSet], colla
             batch = model_batch(task, eval_set.features, indices, collate, train=False)
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.autocast():
-                outputs = model(**batch)
+                outputs = forward(**batch)
             local.extend(zip(indices, task.predictions(outputs, batch)))
             bar.update(1)
-        gathered = gather_object(local) if accelerator.num_processes > 1 else local
-        predictions = [p for _, p in sorted(gathered, key=lambda item: item[0])]
+        predictions = _in_feature_order(gather_object(local) if accelerator.num_processes > 1 else local,
+                                        len(eval_set.order), eval_set.lang)
         details[eval_set.lang] = task.score(predictions, eval_set.features, eval_set.examples, eval_set.lang)
     bar.close()
     model.train(was_training)

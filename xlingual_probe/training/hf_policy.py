@@ -59,6 +59,7 @@ from transformers import Trainer
 
 from xlingual_probe.models import build_param_groups, get_model_map
 from xlingual_probe.runs import RunWriter
+from xlingual_probe.training.optimizer import adamw
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.utils.errors import UserError
 
@@ -170,7 +171,8 @@ def slowfast_optimizer(model: torch.nn.Module, settings: dict[str, Any], lr: flo
         settings: :func:`~xlingual_probe.training.slowfast.slowfast_settings` (sets, method, hyper-parameters).
         lr: the peak learning rate (the Trainer's scheduler scales it; K multiplies the result).
         weight_decay: decay of weight matrices (biases and LayerNorm weights get none).
-        optimizer_cls: the optimizer class (any ``torch.optim.Optimizer``).
+        optimizer_cls: the optimizer class (any ``torch.optim.Optimizer``); the default AdamW uses
+            torch's fused kernel where it has one, as the Trainer's default ``adamw_torch_fused``.
         output_dir: also append one record per update to this run directory's ``steps.jsonl``
             (give it the :class:`~xlingual_probe.probes.hf_callback.GapCallback`'s ``output_dir``
             and the folder holds a whole run directory).
@@ -186,7 +188,10 @@ def slowfast_optimizer(model: torch.nn.Module, settings: dict[str, Any], lr: flo
     policy = SlowFastLRPolicy(settings)
     sets = policy.param_sets(model, get_model_map(model))
     groups, _ = build_param_groups(model, sets, weight_decay=weight_decay)
-    optimizer = optimizer_cls(groups, lr=lr, weight_decay=weight_decay, **optimizer_kwargs)
+    if optimizer_cls is torch.optim.AdamW and not optimizer_kwargs:
+        optimizer = adamw(groups, lr=lr, weight_decay=weight_decay)
+    else:
+        optimizer = optimizer_cls(groups, lr=lr, weight_decay=weight_decay, **optimizer_kwargs)
     return optimizer, HFSlowFastPolicy(policy, optimizer, output_dir)
 
 

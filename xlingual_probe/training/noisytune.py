@@ -15,7 +15,14 @@ Method:
     "Matrix" means every parameter tensor with more than one element — biases and LayerNorm
     vectors included, since the reference code perturbs every parameter. Skipped:
 
-    * the task head (``head_names``: newly initialised, not pre-trained);
+    * parameters that are not pre-trained (``exclude``). "Pre-trained" is decided by what the
+      checkpoint actually held, not by where a parameter sits in the model: the training loop
+      excludes the parameters the loader reports as newly initialised
+      (:attr:`~xlingual_probe.models.LoadedModel.new_parameters`: the task head; a pooler the
+      checkpoint lacks, as multilingual-e5's) and the units it re-initialised before the noise. A
+      pooler that *was* loaded (mBERT's, XLM-R's) and XLM-R XL's final ``encoder.LayerNorm`` are
+      pre-trained and get noise, as in the paper's "every pre-trained parameter matrix", although the
+      model map counts them as head;
     * tensors with a single element (no standard deviation) or non-floating dtypes;
     * constant tensors (all elements equal, so std = 0: e.g. LayerNorm biases still at 0 or
       weights at 1): their noise would be zero anyway, and skipping them keeps them bit-identical.
@@ -35,14 +42,14 @@ import torch
 __all__ = ["apply_noisytune"]
 
 
-def _in_head(name: str, head_names: tuple[str, ...]) -> bool:
-    return any(name == head or name.startswith(head + ".") for head in head_names)
+def _excluded(name: str, exclude: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in exclude)
 
 
 @torch.no_grad()
 def apply_noisytune(
     model: torch.nn.Module,
-    head_names: Iterable[str],
+    exclude: Iterable[str],
     lam: float = 0.15,
     generator: torch.Generator | None = None,
 ) -> list[str]:
@@ -50,8 +57,9 @@ def apply_noisytune(
 
     Args:
         model: the model about to be fine-tuned (changed in place).
-        head_names: the task head, as parameter names or module prefixes (``classifier``
-            excludes ``classifier.dense.weight`` etc.). Each must match at least one parameter.
+        exclude: the parameters that are not pre-trained, as parameter names or module prefixes
+            (``classifier`` excludes ``classifier.dense.weight`` etc.). Each must match at least one
+            parameter.
         lam: the noise intensity λ (≥ 0).
         generator: source of the noise; ``None`` uses torch's global RNG on each parameter's device.
 
@@ -59,26 +67,26 @@ def apply_noisytune(
         The names of the parameters perturbed, in ``named_parameters`` order.
 
     Raises:
-        ValueError: a negative or non-finite ``lam``, a head name that matches no parameter, or a
-            parameter holding NaN/inf.
+        ValueError: a negative or non-finite ``lam``, an ``exclude`` entry that matches no parameter,
+            or a parameter holding NaN/inf.
 
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
-    >>> apply_noisytune(model, head_names=["2"], generator=torch.Generator().manual_seed(0))
+    >>> apply_noisytune(model, exclude=["2"], generator=torch.Generator().manual_seed(0))
     ['0.weight', '0.bias']
     """
     lam = float(lam)
     if not math.isfinite(lam) or lam < 0:
         raise ValueError(f"NoisyTune lambda must be a finite number >= 0; got {lam!r}")
-    heads = (head_names,) if isinstance(head_names, str) else tuple(head_names)
+    skip = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     named = list(model.named_parameters())
-    unmatched = [head for head in heads if not any(_in_head(name, (head,)) for name, _ in named)]
+    unmatched = [prefix for prefix in skip if not any(_excluded(name, (prefix,)) for name, _ in named)]
     if unmatched:
-        raise ValueError(f"head name(s) {unmatched} match no parameter of the model")
+        raise ValueError(f"excluded name(s) {unmatched} match no parameter of the model")
 
     # measure every tensor first so a bad one (NaN/inf) raises before anything is changed
     plan: list[tuple[str, torch.nn.Parameter, torch.dtype, torch.Tensor]] = []
     for name, param in named:
-        if _in_head(name, heads) or param.numel() < 2 or not param.is_floating_point():
+        if _excluded(name, skip) or param.numel() < 2 or not param.is_floating_point():
             continue
         work_dtype = torch.float64 if param.dtype == torch.float64 else torch.float32
         values = param.detach().to(work_dtype)

@@ -108,8 +108,11 @@ class SlowFastConfig:
     """Hyper-parameters of the slow-and-fast policy (SPEC defaults).
 
     Attributes:
-        c1: multiplier of S_I (and S_II) in phase P1 (policy I); > 0.
-        c2: multiplier of V_II in phase P2 (policy IV); > 0.
+        c1: multiplier of S_I (and S_II) in phase P1 (policy I); in [0, 1]. Policy I slows S_I down:
+            the paper writes "K = c1 (c1 < 1)" and its Table 5 tries c1 from 0.5 down to 0 (S_I frozen
+            in P1); 1 switches the slow-down off; above 1 it would be a speed-up, not policy I.
+        c2: multiplier of V_II in phase P2 (policy IV); ≥ 1. Policy IV speeds V_II up (Table 5 tries
+            5 to 100); 1 switches it off; below 1 it would be a slow-down, not policy IV.
         r: exponent of R(φ) = max(1 − φ^r, 0) (policy II); > 0.
         window: w, the number of updates per loss mean; phase and φ exist from update 2w on.
         threshold: P1 while the mean loss fell by more than this over the last window; ≥ 0.
@@ -119,10 +122,10 @@ class SlowFastConfig:
 
     >>> SlowFastConfig(policies={"II", "I"}).policies
     ('I', 'II')
-    >>> SlowFastConfig(c1=0)
+    >>> SlowFastConfig(c1=2)
     Traceback (most recent call last):
     ...
-    xlingual_probe.training.policies.SlowFastConfigError: c1 must be a finite number > 0; got 0
+    xlingual_probe.training.policies.SlowFastConfigError: c1 must be in [0, 1]: policy I slows S_I down in phase 1 (the paper's K = c1, c1 < 1; 0 freezes it, 1 switches it off); got 2
     """
 
     c1: float = 0.01
@@ -134,10 +137,14 @@ class SlowFastConfig:
     policies: tuple[str, ...] = field(default=POLICIES)
 
     def __post_init__(self) -> None:
-        for name in ("c1", "c2", "r"):
-            value = getattr(self, name)
-            if not _is_finite_number(value) or value <= 0:
-                raise SlowFastConfigError(f"{name} must be a finite number > 0; got {value!r}")
+        if not _is_finite_number(self.c1) or not 0 <= self.c1 <= 1:
+            raise SlowFastConfigError("c1 must be in [0, 1]: policy I slows S_I down in phase 1 (the paper's "
+                                      f"K = c1, c1 < 1; 0 freezes it, 1 switches it off); got {self.c1!r}")
+        if not _is_finite_number(self.c2) or self.c2 < 1:
+            raise SlowFastConfigError("c2 must be a finite number >= 1: policy IV speeds V_II up in phase 2 "
+                                      f"(1 switches it off); got {self.c2!r}")
+        if not _is_finite_number(self.r) or self.r <= 0:
+            raise SlowFastConfigError(f"r must be a finite number > 0; got {self.r!r}")
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
             raise SlowFastConfigError(f"window must be an integer >= 1; got {self.window!r}")
         if not _is_finite_number(self.threshold) or self.threshold < 0:

@@ -7,7 +7,20 @@ never touches the optimizer.
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+
+def warmup_steps_for(total_steps: int, warmup_ratio: float) -> int:
+    """Warm-up updates of a run: ``ceil(total_steps × warmup_ratio)``, exactly as the HF ``Trainer``
+    computes them (``TrainingArguments.get_warmup_steps``), float product included, so a user who
+    switches from the Trainer gets the same schedule.
+
+    >>> warmup_steps_for(15, 0.1), warmup_steps_for(100, 0.1), warmup_steps_for(40, 0.0), warmup_steps_for(7, 0.06)
+    (2, 10, 0, 1)
+    """
+    return math.ceil(total_steps * warmup_ratio)
 
 
 def linear_schedule_factor(step: int, total_steps: int, warmup_steps: int) -> float:

@@ -78,12 +78,15 @@ def read_mapping_file(path: str | os.PathLike, what: str) -> dict[str, Any]:
     """
     import yaml
 
-    from xlingual_probe.utils.errors import UserError
+    from xlingual_probe.utils.errors import UserError, not_utf8
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
     try:
         values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
