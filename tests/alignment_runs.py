@@ -50,7 +50,7 @@ def write_alignment_run(root: Path, *, retrieval: Callable[[int, int, str], floa
             if cka is not None:
                 append_jsonl(files.cka, {"step": step, "layer": layer, "cka": cka(step, layer), "pooling": "tokens",
                                          "debiased": False, "n": 100, "cka_seconds": 0.1})
-    record = None  # without scores: a finished run whose evaluations are not part of the test
+    record = None
     if scores is not None:
         metrics = {source: scores[source], **{lang: scores[lang] for lang in targets}}
         target_mean = sum(metrics[lang] for lang in targets) / len(targets)
@@ -58,7 +58,7 @@ def write_alignment_run(root: Path, *, retrieval: Callable[[int, int, str], floa
                   "target_mean": target_mean, "overall": sum(metrics.values()) / len(metrics),
                   "gap": metrics[source] - target_mean, "details": {}, "eval_seconds": 0.1}
         append_jsonl(files.metrics, record)
-    # complete (summary.json), as readers require since run directories have a lease and a status (#15)
+    # written last: the run is complete (readers skip runs without it)
     atomic_write_json(files.summary, {"status": "finished", "best": record, "final": record, "select_by": "overall",
                                       "wall_seconds": 1.0, "train_seconds": 1.0, "eval_seconds": 0.1,
                                       "method": "direct", "seed": seed, "steps": steps[-1]})

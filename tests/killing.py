@@ -7,7 +7,8 @@
 * ``kind: sweep``: ``config`` is a SweepConfig dict; the sweep runs with :func:`run_sweep`.
 * ``kill.at`` = ``step`` (after update ``step`` is logged), ``rotate`` (inside the checkpoint written
   after update ``step``, between moving ``last`` to ``previous`` and ``last.tmp`` to ``last``),
-  ``evaluate`` (inside the ``kill.evaluation``-th evaluation, before its record is written) or ``hold``
+  ``evaluate`` (after the ``kill.evaluation``-th call of ``evaluate``, before its record is written; the
+  loop calls it once per held-out half, and again for the test splits) or ``hold``
   (after update ``step``, wait until the file ``kill.release`` exists, then go on: for lease tests).
   In a sweep, ``kill.run`` (a 1-based run count) picks the run in which to kill.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -38,9 +37,11 @@ def test_help_fits_its_width_and_cuts_no_option_name(path, columns, monkeypatch)
     for name in path:
         command = command.commands[name]
     for param in command.params:
-        if not isinstance(param, click.Option):  # an argument shows its metavar (SWEEP_DIR | RUN...), not its name
-            continue
-        for flag in param.opts + param.secondary_opts:
+        if param.param_type_name == "argument" and param.metavar:  # an argument is shown by its metavar if set
+            shown = [param.metavar]
+        else:
+            shown = param.opts + param.secondary_opts
+        for flag in shown:
             assert flag in result.output, f"{flag} missing from the help of {' '.join(path)}"
 
 

@@ -96,9 +96,9 @@ def test_reinit_drop_is_paired_by_seed_and_reads_results_csv(tmp_path):
 def test_missing_records_are_user_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "config.json").write_text('{"config": {}}')
-    with pytest.raises(UserError, match="no complete run to read"):  # no summary.json: incomplete
+    with pytest.raises(UserError, match="no complete run"):  # no summary.json: incomplete runs are not read
         alignment_frame(tmp_path / "empty")
-    (tmp_path / "empty" / "summary.json").write_text('{"status": "finished", "best": null, "final": null}')
+    (tmp_path / "empty" / "summary.json").write_text('{"status": "finished"}')
     with pytest.raises(UserError, match="no alignment records"):
         alignment_frame(tmp_path / "empty")
     late = write_alignment_run(tmp_path / "late", retrieval=curve, steps=[10, 20], num_layers=1, targets=TARGETS)

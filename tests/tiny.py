@@ -93,6 +93,39 @@ def write_xnli(folder: Path, n_train: int = 256, n_dev: int = 48) -> Path:
     return folder
 
 
+def xnli_groups(n_premises: int, lang: str, seed: int) -> list[tuple[str, str, str]]:
+    """XNLI-shaped rows: each premise three times in a row, with an entailed, a neutral and a contradicting
+    hypothesis; the same facts for every language given the seed (parallel row for row, as XNLI)."""
+    rng = random.Random(seed)
+    facts = rng.sample([(s, v, o) for s in NOUNS[:8] for v in VERBS for o in NOUNS[:8]], n_premises)  # no repeats
+    rows = []
+    for subj, verb, obj in facts:
+        other = rng.choice([x for x in NOUNS[:8] if x != obj])
+        premise = _sentence(subj, verb, obj, lang)
+        rows += [(premise, _sentence(subj, verb, obj, lang), "entailment"),
+                 (premise, _sentence(subj, verb, other, lang), "neutral"),
+                 (premise, _sentence(subj, verb, obj, lang, negate=True), "contradiction")]
+    return rows
+
+
+def write_grouped_xnli(root: Path, n_train: int = 96, n_dev: int = 20, n_test: int = 10) -> Path:
+    """``root/xnli`` (``mnli_train.tsv``, parallel ``dev-{lang}.tsv`` of ``n_dev`` premise groups of three rows)
+    and ``root/xnli_test/test-{lang}.tsv`` (labelled, ``n_test`` groups), laid out like ../shared/data.
+    (:func:`write_parallel_xnli` writes parallel dev rows without the premise groups or test files.)"""
+    folder = root / "xnli"
+    folder.mkdir(parents=True, exist_ok=True)
+    (root / "xnli_test").mkdir(exist_ok=True)
+    with open(folder / "mnli_train.tsv", "w", encoding="utf-8") as f:
+        f.write("sentence1\tsentence2\tlabel\tgenre\n")
+        f.writelines(f"{p}\t{h}\t{label}\tfiction\n" for p, h, label in nli_pairs(n_train, "en", seed=1))
+    for lang in LANGS:
+        for path, groups, seed in ((folder / f"dev-{lang}.tsv", n_dev, 2), (root / "xnli_test" / f"test-{lang}.tsv",
+                                                                           n_test, 3)):
+            path.write_text("".join(f"{p}\t{h}\t{label}\n" for p, h, label in xnli_groups(groups, lang, seed)),
+                            encoding="utf-8")
+    return root
+
+
 def write_parallel_xnli(root: Path, n_dev: int = 48) -> Path:
     """``root/xnli`` as :func:`write_xnli`, but dev sets that are translations row for row (the same pairs in
     each language's word forms), like XNLI's 15-way parallel dev set. Returns ``root``."""

@@ -41,18 +41,13 @@ __all__ = ["MEASURES", "alignment_frame", "alignment_lost", "alignment_vs_reinit
 MEASURES = ("retrieval", "retrieval_src2tgt", "retrieval_tgt2src", "cka_cross", "cka_to_pretrained")
 
 
-def alignment_frame(run_dirs: str | Path | Iterable[str | Path], allow_incomplete: bool = False) -> pd.DataFrame:
+def alignment_frame(run_dirs: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """Every ``alignment.jsonl`` record of the runs (``run`` names the folder).
 
-    Args:
-        run_dirs: run directories.
-        allow_incomplete: also read folders without ``summary.json`` (a ``--no-train`` map has none).
-
     Raises:
-        UserError: no run holds alignment records, or (without ``allow_incomplete``) none is complete.
+        UserError: no run holds alignment records.
     """
-    paths = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
-    frame = load_runs(paths, allow_incomplete=allow_incomplete).alignment
+    frame = load_runs([run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)).alignment
     if frame.empty:
         raise UserError("no alignment records (alignment.jsonl) in the given run directories; "
                         "run `xprobe probe alignment`")
@@ -133,11 +128,10 @@ def phase_losses(frame: pd.DataFrame, measure: str = "retrieval", window: int = 
 
 def _final_scores(run: str) -> tuple[dict[str, float], str] | None:
     files = RunFiles(run)
-    if files.is_finished():
-        record = read_json(files.summary)["final"]
-    elif files.metrics.is_file() and (records := read_jsonl(files.metrics)):
+    record = read_json(files.summary).get("final") if files.is_finished() else None  # None: a no-train map
+    if record is None and files.metrics.is_file() and (records := read_jsonl(files.metrics)):
         record = records[-1]
-    else:
+    if record is None:
         return None
     return record["metrics"], read_json(files.config)["config"]["source_lang"]
 

@@ -14,7 +14,7 @@ import math
 
 import pandas as pd
 
-from xlingual_probe.runs import load_runs
+from xlingual_probe.runs import REPORTED, load_runs
 
 
 def format_score(value: float | None) -> str:
@@ -84,16 +84,52 @@ def mean_std_table(frame: pd.DataFrame, by: list[str], columns: list[str], digit
     return pd.DataFrame(rows)
 
 
-def seed_summary_table(run_dirs: list[str], which: str = "best") -> pd.DataFrame:
+def summary_columns(which: str) -> str:
+    """The column prefix of ``load_runs(...).summaries`` holding the scores ``which`` (see
+    :data:`~xlingual_probe.runs.REPORTED`; ``best`` = ``selected``).
+
+    >>> summary_columns("selected"), summary_columns("final-test")
+    ('best_', 'final_test_')
+    """
+    record, part = REPORTED["selected" if which == "best" else which]
+    return f"{record}_{part + '_' if part else ''}"
+
+
+def protocol_caption(select_by: str, which: str = "selected", source_lang: str = "en") -> str:
+    """One sentence saying which checkpoint a table reports and on which data (for every caption).
+
+    >>> protocol_caption("source")
+    "Checkpoint chosen on the en selection half (--select-by source; no target-language data), scored on each language's reporting half (held out from the choice)."
+    >>> protocol_caption("overall", "final-test")
+    'Last evaluation, scored on the labelled test split.'
+    """
+    which = "selected" if which == "best" else which
+    chosen = which.startswith("selected") and select_by != "last"
+    if not chosen:
+        checkpoint = "Last evaluation" + (" (--select-by last)" if which.startswith("selected") else "")
+    elif select_by == "source":
+        checkpoint = f"Checkpoint chosen on the {source_lang} selection half (--select-by source; no target-language data)"
+    else:
+        checkpoint = ("Checkpoint chosen on the mean of every language's selection half (--select-by overall, the "
+                      "paper's rule; uses target-language data)")
+    scored = ("the labelled test split" if which.endswith("test")
+              else "each language's reporting half" + (" (held out from the choice)" if chosen else ""))
+    return f"{checkpoint}, scored on {scored}."
+
+
+def seed_summary_table(run_dirs: list[str], which: str = "selected") -> pd.DataFrame:
     """Source, target mean, overall and gap (mean ± std over the runs) of complete runs, per method.
 
-    A diverged run counts in ``seeds`` but has no score: a ``diverged`` column says how many there
-    were (present only when there were any).
+    ``which`` names the scores (:data:`~xlingual_probe.runs.REPORTED`): by default the selected
+    checkpoint on the reporting halves, never the maximum over the data it was chosen on. A diverged
+    run counts in ``seeds`` but has no score: a ``diverged`` column says how many there were (present
+    only when there were any).
     """
     summaries = load_runs(run_dirs).summaries
-    columns = [f"{which}_{k}" for k in ("source", "target_mean", "overall", "gap")]
+    prefix = summary_columns(which)
+    columns = [f"{prefix}{k}" for k in ("source", "target_mean", "overall", "gap")]
     table = mean_std_table(summaries, ["method"], columns)
     diverged = (summaries["status"] == "diverged").groupby(summaries["method"], sort=False).sum()
     if diverged.any():
         table["diverged"] = table["method"].map(diverged).astype(int)
-    return table.rename(columns={c: c.removeprefix(f"{which}_") for c in columns})
+    return table.rename(columns={c: c.removeprefix(prefix) for c in columns})

@@ -7,35 +7,50 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        :data:`NUMERICS_VERSION`), ``config`` (the resolved TrainConfig), ``seed``,
                        ``identity_key`` and ``data_fingerprint`` (the run identity:
                        :mod:`xlingual_probe.training.identity`; the fingerprint's ``sources`` list
-                       every data file read — path, size, sha256, role, dataset — or hub split, its
-                       ``examples`` the sha256 of the train and per-language eval examples used),
+                       every data file read — path, size, sha256, role (train, eval, test), dataset —
+                       or hub split, its ``examples`` the sha256 of the train and per-language eval
+                       and test examples used, after the id-based subsamples and the few-shot draw),
                        ``recipe`` (name, source, values, overridden; ``null`` without a recipe),
                        ``versions`` (python and package versions), ``git`` (commit, dirty),
                        ``device`` (type, number of processes, CPU threads, TF32), ``data`` (metric,
                        languages, train_examples, train_features, max_length, eval_examples per language,
-                       train_sources (the training files or hub datasets), in_domain (evaluation
-                       languages that are in-domain, not zero-shot: the source language when the
-                       training data come from the task's own dataset, e.g. TyDiQA-en after
-                       TyDiQA-en training)),
-                       ``training`` (total_steps, warmup_steps, steps_per_epoch, trainable_parameters,
-                       frozen_parameters, model_family, num_layers, optimizer, attention), ``command``
-                       (``argv`` and ``cwd`` of the command that made the run: the outermost ``xprobe``
-                       command line, or the Python process's ``sys.argv``); ``data.eval_truncated``
-                       {lang: examples whose evaluation input was cut to max_length (the pair of a
-                       sentence task, the question of a QA task; never a tagging sentence, which is
-                       split at word boundaries)}; extra keys when present:
+                       eval_halves {lang: {selection: n, reporting: n}}, test_examples per language,
+                       few_shot_examples, train_sources (the training files or hub datasets), in_domain
+                       (evaluation languages that are in-domain, not zero-shot: the source language when
+                       the training data come from the task's own dataset, e.g. TyDiQA-en after
+                       TyDiQA-en training)), ``protocol`` (how the checkpoint is chosen and reported:
+                       select_by, selected_on, uses_target_data, ties, reported_on, test {languages,
+                       scored}), ``training`` (total_steps, warmup_steps, steps_per_epoch,
+                       trainable_parameters, frozen_parameters, model_family, num_layers, optimizer,
+                       attention), ``command`` (``argv`` and ``cwd`` of the command that made the run:
+                       the outermost ``xprobe`` command line, or the Python process's ``sys.argv``);
+                       ``data.eval_truncated`` {lang: examples whose evaluation input (both halves) was
+                       cut to max_length (the pair of a sentence task, the question of a QA task; never
+                       a tagging sentence, which is split at word boundaries)} and ``data.test_truncated``
+                       (the same for the test splits); extra keys when present:
                        ``selection`` (policy methods: the weight sets used), ``sweep`` (a sweep job's
                        identity), ``cka_probe`` (the CKA probe's options), ``alignment_probe`` (the
                        alignment probe's options).
+    eval_split.json    written with config.json: the held-out halves (:mod:`xlingual_probe.tasks._splits`):
+                       ``rule``, ``seed`` (the hash seed = the data seed), ``ids`` (what an example id
+                       is), ``unit`` (what decides a half: ``example`` or ``premise group``),
+                       ``languages`` {lang: {selection: [ids], reporting: [ids]}}.
+    few_shot.json      (``few_shot`` > 0) the shots moved into training: ``few_shot`` (M), ``seed`` (the
+                       training seed that drew them), ``ids`` (as in eval_split.json), ``shots``
+                       {lang: [ids]}; every row of their units left that language's evaluation set.
     steps.jsonl        one object per update: ``step``, ``loss`` (full precision, the value a policy
                        was fed), ``lr`` (the scheduled rate before multipliers); with parameter
                        groups also ``group_lr`` {group: rate}; policy runs add ``phase``, ``phi``, ``K``.
                        An update skipped for a non-finite loss (``skip_nonfinite``) has ``loss``
                        ``null`` and ``skipped`` (the reason) instead of the rates.
     metrics.jsonl      one object per evaluation: ``step``, ``loss`` (mean training loss since the
-                       previous evaluation; ``null`` at step 0), ``metrics`` {lang: primary metric},
-                       ``source``, ``target_mean``, ``overall``, ``gap`` (= source − target_mean),
-                       ``details`` {lang: {metric: value}} and ``eval_seconds``.
+                       previous evaluation; ``null`` at step 0), then every language scored on its
+                       *reporting half*: ``metrics`` {lang: primary metric}, ``source``,
+                       ``target_mean``, ``overall``, ``gap`` (= source − target_mean), ``details``
+                       {lang: {metric: value}}; ``selection_half`` (the same six keys on the selection
+                       halves: what ``select_by`` reads), ``eval_seconds``; and ``test`` (the same six
+                       keys on the labelled test splits) on the evaluations where test was scored: each
+                       newly selected checkpoint (``select_by`` source / overall) and the last one.
     param_groups.csv   columns ``group``, ``parameter``: the optimizer group (weight set, ``/no_decay``
                        for its undecayed part) of every trainable parameter; ``group_lr`` in
                        steps.jsonl gives each group's rate.
@@ -48,18 +63,22 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        there was none; its last good checkpoint is kept) or ``error`` (written by an
                        executor for a job that raised: ``error`` (its last error line), ``traceback``,
                        ``key`` (the run identity it was made for); not a result, and executors do not
-                       run it again unless asked to, ``--retry-failed``). Then ``best`` and
-                       ``final`` (evaluation records as in metrics.jsonl), ``select_by``,
-                       ``wall_seconds``, ``train_seconds``, ``eval_seconds``, ``method``, ``seed``,
-                       ``steps``, ``skipped_nonfinite`` (updates skipped for a non-finite loss under
-                       ``skip_nonfinite``; 0 normally); policy runs add ``phase2_updates``.
+                       run it again unless asked to, ``--retry-failed``). Then ``best`` (the
+                       selected checkpoint's evaluation record, chosen by ``select_by`` on the selection
+                       halves; its top-level numbers are reporting-half numbers, its ``test`` the test
+                       scores there) and ``final`` (the last evaluation record), ``select_by``,
+                       ``protocol`` (as in config.json), ``wall_seconds``, ``train_seconds``,
+                       ``eval_seconds``, ``method``, ``seed``, ``steps``, ``skipped_nonfinite`` (updates
+                       skipped for a non-finite loss under ``skip_nonfinite``; 0 normally); policy runs
+                       add ``phase2_updates``. Runs of the ``GapCallback`` (a Trainer script) have no
+                       halves: their ``protocol`` says ``selected_on`` "last evaluation".
     lease.json         present while a process writes the directory: ``host``, ``pid``,
                        ``slurm_job_id`` / ``slurm_restart_count`` (under Slurm), ``acquired`` and
                        ``heartbeat`` (Unix times); see :mod:`xlingual_probe.utils.lease`.
     checkpoints/last/  resumable state (Accelerate state: model safetensors, optimizer, RNG;
                        ``trainer_state.json`` with the sha256 of every other file); with
                        ``checkpoints/previous/`` (the one before) present while a run can be resumed.
-    checkpoints/best/  the best evaluation's weights (safetensors) and tokenizer, if kept.
+    checkpoints/best/  the selected checkpoint's weights (safetensors) and tokenizer, if kept.
     trackers/          (``--report-to tensorboard``) TensorBoard event files mirroring the logs above.
     cka.jsonl          (CKA probe) one object per layer and probe step: ``step``, ``layer`` (0 = bottom
                        layer's output), ``cka`` (null when undefined), ``pooling``, ``debiased``,
@@ -127,7 +146,9 @@ SCHEMA_VERSION = 1
 # XL's final LayerNorm) and nothing the checkpoint lacked; CKA with mean pooling is debiased by default.
 # 3: PAN-X long sentences split at word boundaries; QA windows doc_stride apart (XTREME).
 # 4: fused (or foreach) AdamW instead of the single-tensor loop; warm-up ceil(ratio × steps) as the Trainer.
-NUMERICS_VERSION = 4
+# 5: held-out selection/reporting halves (best = the checkpoint chosen on the selection halves, reported on
+# the reporting halves), select_by=source default, id-based eval/test subsamples, few-shot drawn per seed.
+NUMERICS_VERSION = 5
 SWEEP_SCHEMA_VERSION = 1
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule
 METRICS = ("overall", "source", "target_mean", "gap")
@@ -139,8 +160,23 @@ FINISHED, DIVERGED, ERROR, INCOMPLETE = "finished", "diverged", "error", "incomp
 RESULT_STATUSES = (FINISHED, DIVERGED)  # summary statuses that are results (``error`` is not)
 
 
-class EvalRecord(TypedDict):
-    """One line of ``metrics.jsonl``."""
+class SplitScores(TypedDict):
+    """Every language scored on one split (a half of the validation sets, or the test sets)."""
+
+    metrics: dict[str, float]
+    source: float
+    target_mean: float | None
+    overall: float
+    gap: float | None
+    details: dict[str, dict[str, float]]
+
+
+class _TestScores(TypedDict, total=False):
+    test: SplitScores  # only where test was scored (a newly selected checkpoint, the last evaluation)
+
+
+class EvalRecord(_TestScores):
+    """One line of ``metrics.jsonl``: the reporting halves at the top level (``test`` only where scored)."""
 
     step: int
     loss: float | None
@@ -150,6 +186,7 @@ class EvalRecord(TypedDict):
     overall: float
     gap: float | None
     details: dict[str, dict[str, float]]
+    selection_half: SplitScores
     eval_seconds: float
 
 
@@ -170,6 +207,7 @@ class Summary(_OptionalSummary):
     final: EvalRecord | None
     skipped_nonfinite: int
     select_by: str
+    protocol: dict[str, Any]
     wall_seconds: float
     train_seconds: float
     eval_seconds: float
@@ -210,6 +248,14 @@ class RunFiles:
     @property
     def cka(self) -> Path:
         return self.root / "cka.jsonl"
+
+    @property
+    def eval_split(self) -> Path:
+        return self.root / "eval_split.json"
+
+    @property
+    def few_shot(self) -> Path:
+        return self.root / "few_shot.json"
 
     @property
     def lease(self) -> Path:
@@ -328,7 +374,7 @@ class RunWriter:
         if not self.enabled:
             return
         self.files.root.mkdir(parents=True, exist_ok=True)
-        for path in [getattr(self.files, log) for log in self.LOGS] + [self.files.summary]:
+        for path in [getattr(self.files, log) for log in self.LOGS] + [self.files.summary, self.files.few_shot]:
             path.unlink(missing_ok=True)
         if run_info is not None:
             atomic_write_json(self.files.config, run_info)
@@ -363,11 +409,48 @@ class RunWriter:
             for observe in self.observers:
                 observe(log, record)
 
+    def write_data_record(self, name: str, content: dict[str, Any]) -> None:
+        """``eval_split.json`` or ``few_shot.json`` (``name`` = ``eval_split`` / ``few_shot``), atomically."""
+        if name not in ("eval_split", "few_shot"):
+            raise ValueError(f"unknown data record {name!r}; one of eval_split, few_shot")
+        if self.enabled:
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(getattr(self.files, name), content)
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         """``summary.json``, written last: its presence means the run is complete; ``status`` defaults
         to ``finished`` (put first, so a reader sees it at once)."""
         if self.enabled:
             atomic_write_json(self.files.summary, {"status": summary.get("status", "finished"), **summary})
+
+
+REPORTED = {"selected": ("best", None), "final": ("final", None),
+            "selected-test": ("best", "test"), "final-test": ("final", "test")}
+"""What a table can report from ``summary.json``: the selected checkpoint or the last evaluation, on the
+reporting halves (``selected``, ``final``) or on the test splits (``selected-test``, ``final-test``).
+None of them is the maximum over the data it was selected on."""
+
+
+def reported_record(summary: dict[str, Any], which: str) -> dict[str, Any] | None:
+    """The scores ``which`` (a key of :data:`REPORTED`; ``best`` = ``selected``) of a run's summary:
+    an evaluation record's reporting-half numbers, or its ``test`` scores (``None`` when not scored, or
+    when a diverged run has no such record).
+
+    Raises:
+        UserError: an unknown ``which``.
+
+    >>> summary = {"best": {"overall": 70.0, "test": {"overall": 69.0}}, "final": {"overall": 71.0}}
+    >>> reported_record(summary, "selected")["overall"], reported_record(summary, "selected-test")["overall"]
+    (70.0, 69.0)
+    >>> reported_record(summary, "final-test") is None
+    True
+    """
+    which = "selected" if which == "best" else which
+    if which not in REPORTED:
+        raise UserError(f"--which must be one of {', '.join(REPORTED)}, not {which!r}")
+    record_key, part = REPORTED[which]
+    record = summary.get(record_key)  # None: a run that diverged before its first evaluation
+    return record if part is None or record is None else record.get(part)
 
 
 def summarise_scores(scores: dict[str, float], source_lang: str) -> dict[str, float | None]:
@@ -394,7 +477,8 @@ class Runs:
     configs: pd.DataFrame  # one row per run: flattened config + seed + method
     steps: pd.DataFrame  # one row per update
     metrics: pd.DataFrame  # one row per (evaluation, language): step, lang, value, source, ..., gap
-    summaries: pd.DataFrame  # one row per complete run: status, best_/final_ overall, source, target_mean, gap
+    summaries: pd.DataFrame  # one row per complete run: status, select_by, best_/final_ (reporting half) and
+    #                          best_test_/final_test_ (test split, NaN when not scored) overall, source, target_mean, gap
     cka: pd.DataFrame  # one row per (probe step, layer), empty when no CKA was recorded
     alignment: pd.DataFrame  # one row per (probe step, layer, language), empty without the alignment probe
     skipped: list[str] = field(default_factory=list)  # incomplete runs left out (see load_runs)
@@ -453,10 +537,12 @@ def load_runs(paths: str | Path | Iterable[str | Path], allow_incomplete: bool =
         if status in RESULT_STATUSES:
             summary = read_json(files.summary)
             row = {"run": str(run), "status": status, "method": summary.get("method"), "seed": summary.get("seed"),
-                   "wall_seconds": summary.get("wall_seconds")}
+                   "select_by": summary.get("select_by"), "wall_seconds": summary.get("wall_seconds")}
             for which in ("best", "final"):
+                record = summary.get(which) or {}
                 for key in ("step", "source", "target_mean", "overall", "gap"):
-                    row[f"{which}_{key}"] = (summary.get(which) or {}).get(key)
+                    row[f"{which}_{key}"] = record.get(key)
+                    row[f"{which}_test_{key}"] = (record.get("test") or {}).get(key)
             summaries.append(row)
         if files.cka.is_file():
             cka.extend({"run": str(run), **r} for r in read_jsonl(files.cka))

@@ -26,7 +26,8 @@ def test_train_direct_one_seed_writes_a_run_directory(tiny_model, tiny_data, tmp
     assert [r["step"] for r in read_jsonl(run / "metrics.jsonl")] == [2, 4]
     assert read_json(run / "config.json")["config"]["seed"] == 3
     best = summary["best"]
-    assert f"{run}: best at update {best['step']}: source {best['source']:.2f}" in result.output
+    assert (f"{run}: selected update {best['step']} (select-by source), reporting half: source {best['source']:.2f}"
+            in result.output and "; no test split" in result.output)
     assert "[1/1] direct seed 3: done" in result.output
 
 
@@ -42,6 +43,7 @@ def test_train_slow_alias_two_seeds_prints_the_seed_table(tiny_model, tiny_data,
         assert config["selection"]["sets"]["S_I"] == "0"
         assert "K" in read_jsonl(out / f"seed-{seed}" / "steps.jsonl")[0]
     assert "method" in result.output and "± " in result.output  # mean ± std over the two seeds
+    assert "Checkpoint chosen on the en selection half (--select-by source" in result.output  # what the table is
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -52,6 +54,9 @@ def test_train_slow_alias_two_seeds_prints_the_seed_table(tiny_model, tiny_data,
     (["direct", "--grad-accum", "3"], "--batch-size 16 is not divisible by --grad-accum 3"),
     (["direct", "--recipe", "nope"], "unknown recipe 'nope'"),
     (["slowfast", "--swap", "nope"], "unknown variant"),
+    (["direct", "--eval-size", "1"], "half of 'en' is empty (1 evaluation examples"),
+    (["direct", "--select-by", "best"], "--select-by must be one of source, overall, last"),
+    (["direct", "--score-test"], "--score-test: task 'xnli' has no labelled test split here"),
 ])
 def test_train_bad_input_is_one_error_line(tiny_model, tiny_data, tmp_path, monkeypatch, capsys, extra, message):
     monkeypatch.setattr("sys.argv", ["xprobe", *tiny_args(tiny_model, tiny_data, tmp_path / "run", *extra)])
@@ -80,7 +85,7 @@ def test_train_two_seeds_in_two_worker_processes(tiny_model, tiny_data, tmp_path
                      "--workers", "2")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert result.output.count(": best at update") == 2 and "± " in result.output
+    assert result.output.count(": selected update") == 2 and "± " in result.output
     assert "done 2   running 0   pending 0   failed 0" in (out / "status.txt").read_text()
     for seed in (1, 2):  # each worker got half of the cores, recorded in the run's config
         info = read_json(out / f"seed-{seed}" / "config.json")

@@ -12,7 +12,11 @@ from xlingual_probe.utils.io import read_json, read_jsonl
 def test_auto_selection_on_the_tiny_model(tiny_model, tiny_data, tmp_path):
     train = {"model": str(tiny_model), "task": "xnli", "data_dir": str(tiny_data), "max_steps": 4, "batch_size": 16,
              "lr": 5e-3, "eval_every": 2, "eval_batch_size": 48, "save_best": False}
-    selection = auto_selection(train, [1], tmp_path / "auto", num_layers=2)
+    lines: list[str] = []
+    selection = auto_selection(train, [1], tmp_path / "auto", num_layers=2, log=lines.append)
+    # one seed: the paired rule cannot test, every set is empty, and the log says the policies are idle
+    assert selection["rule"] == "paired" and all(unit is None for unit in selection["sets"].values())
+    assert lines[0].startswith("--sets auto (paired rule") and "every policy acts on nothing" in lines[1]
     sweep = read_json(tmp_path / "auto/sweep/sweep.json")
     assert sweep["options"]["bottom_set"] == "bottom1" and sweep["options"]["top_set"] == "top1"
     assert {j["experiment"] for j in sweep["jobs"]} == {"baseline", "reinit", "freeze", "group-freeze", "lr-x10"}
@@ -41,7 +45,7 @@ def test_auto_selection_on_the_tiny_model(tiny_model, tiny_data, tmp_path):
     app.command("select")(select_command)
     app.command("noop")(lambda: None)
     result = CliRunner().invoke(app, ["select", str(tmp_path / "auto/sweep"), "--cka", str(baseline),
-                                      "--out", str(tmp_path / "sel"), "--min-margin", "0.5"])
+                                      "--out", str(tmp_path / "sel"), "--min-effect", "0.5"])
     assert result.exit_code == 0, result.output
     assert read_json(tmp_path / "sel/selection.json")["sets"] == selection["sets"]
     assert "S_I" in result.output and "selection.json" in result.output

@@ -92,12 +92,23 @@ def test_compare_two_methods_two_seeds_on_the_tiny_model(tiny_model, tiny_data, 
     csv = pd.read_csv(out / "comparison.csv")
     assert set(csv.columns) >= {"method", "seeds", "overall_mean", "overall_std", "gap_mean", "overall_diff", "p",
                                 "significant"}
-    summaries = {s: read_json(out / f"slowfast/seed-{s}/summary.json")["best"]["overall"] for s in (1, 2)}
-    assert csv.set_index("method").loc["slowfast", "overall_mean"] == pytest.approx(sum(summaries.values()) / 2)
+    # the default score: the checkpoint chosen on the English selection half, on the reporting halves
+    summaries = {s: read_json(out / f"slowfast/seed-{s}/summary.json") for s in (1, 2)}
+    assert all(summary["select_by"] == "source" for summary in summaries.values())
+    reported = [summary["best"]["overall"] for summary in summaries.values()]
+    assert csv.set_index("method").loc["slowfast", "overall_mean"] == pytest.approx(sum(reported) / 2)
     langs = pd.read_csv(out / "comparison_languages.csv")
     assert set(langs["lang"]) == {"en", "de", "es"} and len(langs) == 6
     md = (out / "comparison.md").read_text()
     assert "| method | seeds | source |" in md and "## Per language" in md and "few-shot 2" in md
+    assert ("Checkpoint chosen on the en selection half (--select-by source; no target-language data), scored on "
+            "each language's reporting half (held out from the choice)." in md and "(--which selected)" in md)
+    # few-shot: the shots are drawn per seed, shared by the methods of a seed (paired), and written down
+    shots = {s: read_json(out / f"direct/seed-{s}/few_shot.json")["shots"] for s in (1, 2)}
+    assert shots[1] != shots[2] and all(len(ids) == 2 for ids in shots[1].values()) and set(shots[1]) == {"de", "es"}
+    assert read_json(out / "slowfast/seed-1/few_shot.json")["shots"] == shots[1]
+    with pytest.raises(UserError, match="has no test scores"):  # the fixture folder has no test files
+        compare_methods(CompareConfig(**{**config.__dict__, "which": "selected-test"}), num_layers=2)
     assert read_json(out / "selection.json")["source"] == "paper"
     mtime = (out / "direct/seed-1/summary.json").stat().st_mtime_ns
     compare_methods(config, num_layers=2)  # a re-run reuses every finished run

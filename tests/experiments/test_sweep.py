@@ -134,6 +134,7 @@ def test_probe_layers_cli(tiny_model, tiny_data, tmp_path):
     assert plan["num_layers"] == 2 and plan["options"]["seeds"] == [1] and len(plan["jobs"]) == 7
     summary_md = (out / "summary.md").read_text()
     assert "lr-x10-top1-ffn" in summary_md and "± n/a" in summary_md  # one seed: no std
+    assert "Selected: Checkpoint chosen on the en selection half (--select-by source" in summary_md
 
 
 class CountTraining(Callback):
@@ -216,7 +217,7 @@ def test_summary_table_mean_std_and_delta():
     assert numbers.loc["freeze-L0", "final_gap_delta"] == pytest.approx(0.0)
     text = format_sweep_summary(results).set_index("experiment")
     assert text.loc["reinit-L0", "overall"] == "62.00 ± 2.83" and text.loc["reinit-L0", "Δ overall"] == "-9.00"
-    assert text.loc["baseline", "Δ overall"] == "—" and text.loc["freeze-L0", "Δ best"] == "+2.00"
+    assert text.loc["baseline", "Δ overall"] == "—" and text.loc["freeze-L0", "Δ selected"] == "+2.00"
 
 
 def test_layer_plot_has_both_panels_and_baseline(tmp_path):

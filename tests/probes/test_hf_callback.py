@@ -65,6 +65,9 @@ def test_trainer_run_writes_a_run_directory(tiny_model, tmp_path):
     assert info["schema_version"] == 1 and info["seed"] == 3 and info["data"]["metric"] == "accuracy"
     summary = read_json(run / "summary.json")
     assert summary["final"]["step"] == 6 and summary["steps"] == 6 and summary["method"] == "hf-trainer"
+    # no held-out halves here: the reported checkpoint is the last one, never the max over the sets scored
+    assert summary["best"] == summary["final"] and summary["select_by"] == "last"
+    assert "no held-out halves" in summary["protocol"]["reported_on"]
     runs = load_runs(run)
     assert len(runs.configs) == 1 and len(runs.summaries) == 1
     assert set(runs.metrics["lang"]) == set(LANGS) and sorted(set(runs.metrics["step"])) == [3, 6]

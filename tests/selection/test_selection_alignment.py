@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 from tests.alignment_runs import write_alignment_run
 from xlingual_probe.selection import (
     AlignmentSelectionOptions,
-    holm_adjust,
     read_selection,
     select_from_alignment,
 )
@@ -36,13 +35,6 @@ def make_runs(tmp_path, lost_by_seed, mid_share=None, seeds=(1, 2, 3), cka=None)
 
 
 OPTIONS = AlignmentSelectionOptions(window=5)
-
-
-def test_holm_matches_hand_computation():
-    # sorted p: 0.01 (×3), 0.03 (×2), 0.04 (×1) -> 0.03, 0.06, max(0.06, 0.04) = 0.06
-    assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    assert holm_adjust([0.5, 0.9]) == pytest.approx([1.0, 1.0])
-    assert holm_adjust([]) == []
 
 
 def test_sets_from_crafted_runs(tmp_path):

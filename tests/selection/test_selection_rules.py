@@ -1,4 +1,5 @@
-"""SPEC's selection rules on hand-made sweep results and CKA runs whose right answer is known by hand."""
+"""The delta (margin) rule, ``rule="delta"``, on hand-made sweep results and CKA runs whose right answer is known
+by hand: the former default, kept unchanged (the paired rule is tested in ``test_paired.py``)."""
 
 import json
 import math
@@ -16,6 +17,7 @@ from xlingual_probe.selection import (
 )
 from xlingual_probe.utils import UserError
 
+DELTA = SelectionOptions(rule="delta")
 SPREAD = (-0.2, 0.0, 0.2)  # three seeds around each mean: sample std 0.2 everywhere
 
 
@@ -61,7 +63,7 @@ def write_cka_run(folder, cka_of_step, steps=400, every=50, layers=12, loss=1.0)
 
 
 def test_paper_like_sweep_gives_the_paper_sets(tmp_path):
-    selection = select_from_sweep(write_sweep(tmp_path, paper_like()), num_layers=12)
+    selection = select_from_sweep(write_sweep(tmp_path, paper_like()), num_layers=12, options=DELTA)
     assert selection["sets"] == {"S_I": "0-9", "S_II": "0-3:ffn", "V_I": "10-11", "V_II": "10-11:attention"}
     assert selection["components"] == {"S_II": "ffn", "V_II": "attention"}
     assert selection["margins"]["sigma"] == pytest.approx(0.2)
@@ -84,7 +86,7 @@ def test_paper_like_sweep_gives_the_paper_sets(tmp_path):
 def test_best_metric_and_wider_margin_are_options(tmp_path):
     frame = paper_like(freeze={layer: (0.9 if layer < 4 else 0.0) for layer in range(12)})
     # 2.5σ... δ = max(5 * 0.2, 0.5) = 1.0: freezing's +0.9 no longer counts, reinit's -3 still does
-    selection = select_weight_sets(frame, 12, SelectionOptions(margin_sigmas=5, metric="best"))
+    selection = select_weight_sets(frame, 12, SelectionOptions(rule="delta", margin_sigmas=5, metric="best"))
     assert selection["margins"]["delta"] == pytest.approx(1.0) and selection["margins"]["metric"] == "best"
     assert selection["sets"]["S_I"] == "0-9" and selection["sets"]["S_II"] is None
     assert any("S_II is empty" in n for n in selection["notes"])
@@ -92,7 +94,7 @@ def test_best_metric_and_wider_margin_are_options(tmp_path):
 
 def test_component_choices_follow_the_group_experiments():
     frame = paper_like(group={"all": 0.5, "attention": 0.9, "ffn": 0.1}, lr={"all": 1.5, "attention": 0.2, "ffn": 0.7})
-    selection = select_weight_sets(frame, 12)
+    selection = select_weight_sets(frame, 12, DELTA)
     assert selection["sets"]["S_II"] == "0-3:attention" and selection["sets"]["V_II"] == "10-11:ffn"
     assert any("whole-layer lr-x10 run scored highest" in n for n in selection["notes"])
     components = {(r["for"], r["experiment"]): r["decision"] for r in selection["evidence"]["components"]}
@@ -100,7 +102,7 @@ def test_component_choices_follow_the_group_experiments():
 
 
 def test_one_seed_uses_the_min_margin_and_says_so():
-    selection = select_weight_sets(paper_like(spread=(0.0,)), 12)
+    selection = select_weight_sets(paper_like(spread=(0.0,)), 12, DELTA)
     assert selection["margins"]["sigma"] is None and selection["margins"]["delta"] == 0.5
     assert selection["sets"]["S_I"] == "0-9"
     assert any("one seed" in n and "σ is undefined" in n for n in selection["notes"])
@@ -108,7 +110,7 @@ def test_one_seed_uses_the_min_margin_and_says_so():
 
 def test_empty_s1_and_v1_reaching_down():
     frame = paper_like(reinit={layer: -0.2 for layer in range(12)})
-    selection = select_weight_sets(frame, 12)
+    selection = select_weight_sets(frame, 12, DELTA)
     assert selection["sets"]["S_I"] is None and selection["sets"]["S_II"] is None
     assert selection["sets"]["V_I"] == "0-11"
     notes = " ".join(selection["notes"])
@@ -120,7 +122,7 @@ def test_v1_is_only_the_contiguous_top_block():
     # layer 5 and layer 9 don't hurt either, but layer 8 does: V_I = 9-11 only
     reinit = {layer: -3.0 for layer in range(12)}
     reinit.update({5: 0.1, 9: -0.2, 10: -0.1, 11: 0.3})
-    selection = select_weight_sets(paper_like(reinit=reinit), 12)
+    selection = select_weight_sets(paper_like(reinit=reinit), 12, DELTA)
     assert selection["sets"]["V_I"] == "9-11"
     assert selection["sets"]["S_I"] == "0-4,6-8"
     assert selection["sets"]["V_II"] == "9-11:attention"
@@ -131,7 +133,7 @@ def test_v1_is_only_the_contiguous_top_block():
 
 def test_top_layer_hurts_gives_empty_v1():
     reinit = {layer: -3.0 for layer in range(12)}
-    selection = select_weight_sets(paper_like(reinit=reinit), 12)
+    selection = select_weight_sets(paper_like(reinit=reinit), 12, DELTA)
     assert selection["sets"]["V_I"] is None and selection["sets"]["V_II"] is None
     assert selection["sets"]["S_I"] == "0-11"
     assert any("V_I is empty" in n for n in selection["notes"])
@@ -140,7 +142,7 @@ def test_top_layer_hurts_gives_empty_v1():
 def test_missing_experiments_fall_back_to_the_paper_and_say_so():
     frame = paper_like(group={}, lr={})
     frame = frame[~((frame["experiment"] == "reinit") & (frame["unit"] == "4"))]
-    selection = select_weight_sets(frame, 12)
+    selection = select_weight_sets(frame, 12, DELTA)
     assert selection["sets"]["S_II"] == "0-3:ffn" and selection["sets"]["V_II"] == "10-11:attention"
     notes = " ".join(selection["notes"])
     assert "no reinit run for layer(s) 4" in notes
@@ -151,7 +153,7 @@ def test_missing_experiments_fall_back_to_the_paper_and_say_so():
 def test_no_baseline_is_an_error():
     frame = paper_like()
     with pytest.raises(UserError, match="baseline"):
-        select_weight_sets(frame[frame["experiment"] != "baseline"], 12)
+        select_weight_sets(frame[frame["experiment"] != "baseline"], 12, DELTA)
 
 
 def test_pooled_sigma_definition():
@@ -173,7 +175,7 @@ def test_policy_iv_from_the_cka_trend_in_phase_2(tmp_path, shape, on):
     # a constant loss: phase 1 for t < 2w = 200, phase 2 from 200 on -> probe steps 200, 250, ..., 400
     write_cka_run(tmp_path / "cka/seed-1", shape)
     write_cka_run(tmp_path / "cka/seed-2", shape)
-    result = policy_iv_from_cka([tmp_path / "cka"], [10, 11], SelectionOptions())
+    result = policy_iv_from_cka([tmp_path / "cka"], [10, 11], DELTA)
     assert result["on"] is on
     assert sorted({p["step"] for p in result["points"]}) == [200, 250, 300, 350, 400]
     assert len(result["points"]) == 10 and len(result["runs"]) == 2
@@ -184,7 +186,7 @@ def test_policy_iv_from_the_cka_trend_in_phase_2(tmp_path, shape, on):
 def test_cka_evidence_switches_policy_iv_in_the_selection(tmp_path):
     sweep = write_sweep(tmp_path, paper_like())
     flat = write_cka_run(tmp_path / "flat", lambda s, layer: 0.8 + (0.01 if (s // 50) % 2 else -0.01))
-    selection = select_from_sweep(sweep, [flat], out_dir=tmp_path / "out", num_layers=12)
+    selection = select_from_sweep(sweep, [flat], out_dir=tmp_path / "out", num_layers=12, options=DELTA)
     assert selection["policy_iv"] is False
     assert selection["evidence"]["policy_iv"]["decision"] == "off"
     assert "Policy IV: **off**" in (tmp_path / "out/selection.md").read_text()
@@ -192,13 +194,13 @@ def test_cka_evidence_switches_policy_iv_in_the_selection(tmp_path):
 
 def test_short_cka_run_uses_the_second_half_of_the_probe_steps(tmp_path):
     run = write_cka_run(tmp_path / "short", lambda s, layer: 1.0 - 0.001 * s, steps=100, every=10)
-    result = policy_iv_from_cka([run], [10, 11], SelectionOptions())
+    result = policy_iv_from_cka([run], [10, 11], DELTA)
     assert sorted({p["step"] for p in result["points"]}) == [60, 70, 80, 90, 100]
     assert result["on"] is True
     assert any("shorter than 2·window" in n for n in result["notes"])
 
 
 def test_inferred_layer_count_is_noted(tmp_path):
-    selection = select_from_sweep(write_sweep(tmp_path, paper_like()))
+    selection = select_from_sweep(write_sweep(tmp_path, paper_like()), options=DELTA)
     assert selection["num_layers"] == 12
     assert "inferred" in selection["notes"][0]

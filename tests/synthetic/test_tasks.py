@@ -146,13 +146,13 @@ def test_tasks_are_registered_and_load(name):
 def test_task_options_are_checked():
     with pytest.raises(UserError):
         SyntheticNLITask().load(DataOptions(langs=["de"]))
-    with pytest.raises(UserError):
-        SyntheticNLITask(eval_split="dev")
 
 
 def test_test_split_differs_from_validation():
     opts = DataOptions(train_size=10, eval_size=10, langs=["n1"])
-    val = SyntheticNERTask().load(opts).eval["n1"]
-    test = SyntheticNERTask(eval_split="test").load(opts).eval["n1"]
-    assert val["tokens"] != test["tokens"]
+    data = SyntheticNERTask().load(opts)
+    assert list(data.test) == ["en", "n1"] and len(data.test["n1"]) == 10  # the evaluation size by default
+    assert data.eval["n1"]["tokens"] != data.test["n1"]["tokens"]
+    assert len(SyntheticNERTask().load(DataOptions(train_size=10, eval_size=10, test_size=4)).test["en"]) == 4
+    assert SyntheticNERTask().load(DataOptions(train_size=10, eval_size=10, test=False)).test == {}
     assert SyntheticQATask().load(opts).labels is None

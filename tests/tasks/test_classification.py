@@ -123,6 +123,24 @@ def test_seeded_subsampling_and_few_shot(tmp_path):
     assert not set(shots) & (set(data.eval["de"]["text"]) | set(data.eval["sw"]["text"]))
 
 
+def test_test_split_is_read_where_labelled(tmp_path):
+    rows = "".join(f"text {i}\t{'ab'[i % 2]}\n" for i in range(10))
+    write(tmp_path / "train-en.tsv", "text\tlabel\n" + rows)
+    for lang in ("en", "de"):
+        write(tmp_path / f"dev-{lang}.tsv", "text\tlabel\n" + rows)
+    write(tmp_path / "test-en.tsv", "text\tlabel\n" + rows)
+    opts = DataOptions(data_dir=str(tmp_path), text_columns=["text"], label_column="label")
+    data = get_task("classification").load(opts)
+    assert list(data.test) == ["en"] and data.test["en"]["label"] == [0, 1] * 5  # de has no test file
+    write(tmp_path / "test-de.tsv", "text\n" + "".join(f"text {i}\n" for i in range(10)))  # labels stripped
+    with pytest.raises(UserError, match="no label column 'label' or an empty label: test labels are missing"):
+        get_task("classification").load(DataOptions(**{**opts.__dict__, "test": True}))
+    assert get_task("classification").load(opts).test == {}  # by default: no test split, and why
+    write(tmp_path / "test-de.tsv", "text\tlabel\n" + "".join(f"text {i}\ta\n" for i in range(10)))
+    with pytest.raises(UserError, match="every test label is 0"):
+        get_task("classification").load(DataOptions(**{**opts.__dict__, "test": True}))
+
+
 def test_accuracy_is_on_a_0_to_100_scale():
     import datasets
 

@@ -259,7 +259,11 @@ def test_loads_xtreme_folder_with_language_selection(data_dir):
                              "ner_tags": [TAG["B-PER"], TAG["I-PER"], TAG["O"], TAG["B-LOC"], TAG["O"]]}
     assert data.eval["zh"]["tokens"] == [["北", "京", "很", "大"], ["李", "明"]]
     everything = get_task("wikiann").load(DataOptions(data_dir=str(data_dir)))
-    assert list(everything.eval) == ["en", "de", "zh"]  # dev files only: test-en.tsv is not read
+    assert list(everything.eval) == ["en", "de", "zh"]  # the languages with a dev file
+    # the fixture's test-en.tsv is XTREME's, tags stripped: not scored by default, refused when asked for
+    assert everything.test == {} and "test-en.tsv:1: no tag: test labels are missing" in everything.test_note
+    with pytest.raises(UserError, match="no tag: test labels are missing or constant"):
+        get_task("panx").load(DataOptions(data_dir=str(data_dir), test=True))
 
 
 def test_language_prefix_of_raw_xtreme_files_is_stripped():
@@ -335,11 +339,13 @@ def test_hub_loading_keeps_tokens_and_tags(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     data = get_task("panx").load(DataOptions(langs=["de"]))
     assert calls == [("google/xtreme", "PAN-X.en", "train"), ("google/xtreme", "PAN-X.en", "validation"),
-                     ("google/xtreme", "PAN-X.de", "validation")]
+                     ("google/xtreme", "PAN-X.de", "validation"), ("google/xtreme", "PAN-X.en", "test"),
+                     ("google/xtreme", "PAN-X.de", "test")]
     assert data.train.column_names == ["tokens", "ner_tags"]
     assert data.eval["de"]["ner_tags"] == [[5], [1, 2]]
+    assert data.test["de"]["ner_tags"] == [[5], [1, 2]] and data.test_note is None
     calls.clear()
-    get_task("wikiann").load(DataOptions(langs=["de"]))
+    get_task("wikiann").load(DataOptions(langs=["de"], test=False))
     assert calls[-1] == ("unimelb-nlp/wikiann", "de", "validation")
 
 

@@ -175,7 +175,9 @@ def test_hub_loading_standardises_columns(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", fake_hub(calls))
     data = get_task("mlqa").load(DataOptions(langs=["zh"]))
     assert calls == [("rajpurkar/squad", None, "train"), ("facebook/mlqa", "mlqa.en.en", "validation"),
-                     ("facebook/mlqa", "mlqa.zh.zh", "validation")]
+                     ("facebook/mlqa", "mlqa.zh.zh", "validation"), ("facebook/mlqa", "mlqa.en.en", "test"),
+                     ("facebook/mlqa", "mlqa.zh.zh", "test")]
+    assert list(data.test) == ["en", "zh"]
     assert data.train.column_names == ["id", "context", "question", "answers"]
     assert data.eval["zh"].features["answers"]["answer_start"].feature.dtype == "int64"
     tydi = get_task("tydiqa").load(DataOptions(langs=["fi"]))

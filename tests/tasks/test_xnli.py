@@ -154,10 +154,17 @@ def test_hub_loading_renames_columns(monkeypatch):
 
     monkeypatch.delenv("XPROBE_DATA_DIR", raising=False)
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    data = get_task("xnli").load(DataOptions(langs=["de"]))
+    data = get_task("xnli").load(DataOptions(langs=["de"], test=False))
     assert calls == [("facebook/xnli", "en", "train"), ("facebook/xnli", "en", "validation"),
                      ("facebook/xnli", "de", "validation")]
     assert data.eval["de"][0] == {"text": "p", "text_pair": "h", "label": CON}
+    # by default the hub's test split is scored; this fake one has a single (constant) label: refused
+    calls.clear()
+    data = get_task("xnli").load(DataOptions(langs=["de"]))
+    assert calls[-1] == ("facebook/xnli", "en", "test") and data.test == {}
+    assert "every test label is 2" in data.test_note
+    with pytest.raises(UserError, match="every test label is 2"):
+        get_task("xnli").load(DataOptions(langs=["de"], test=True))
 
 
 def test_explicit_train_file_with_or_without_header(tmp_path):

@@ -3,13 +3,15 @@
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
-from tests.tiny import squad_json, tiny_config
+from tests.tiny import squad_json, tiny_config, write_grouped_xnli
 from xlingual_probe.tasks import get_task
 from xlingual_probe.training import train
 from xlingual_probe.training.data import data_fingerprint, in_domain_languages, load_fingerprinted
+from xlingual_probe.training.identity import identity_differences, run_identity
 from xlingual_probe.utils import read_json
 
 
@@ -42,6 +44,27 @@ def test_examples_digest_follows_the_sampled_examples(data, tmp_path):
     shots = load_fingerprinted(tiny_config("m", data, tmp_path / "run", train_size=64, eval_size=20,
                                            few_shot=2))[2]["examples"]
     assert shots["train"] != base["train"] and shots["eval"]["en"] == base["eval"]["en"]
+
+
+def test_test_splits_are_listed_with_their_role_and_their_sampled_examples(tmp_path):
+    config = tiny_config("m", write_grouped_xnli(tmp_path / "data", n_dev=8, n_test=4), tmp_path / "run")
+    _, loaded, fingerprint = load_fingerprinted(config)
+    roles = {Path(s["path"]).name: s["role"] for s in fingerprint["sources"]}
+    assert roles["test-de.tsv"] == "test" and roles["dev-de.tsv"] == "eval" and roles["mnli_train.tsv"] == "train"
+    assert set(fingerprint["examples"]["test"]) == set(loaded.test) == {"en", "de", "es"}
+    small_config = config.replace(test_size=6)  # an id-based test subsample
+    small = load_fingerprinted(small_config)[2]
+    smaller = small["examples"]
+    assert smaller["test"]["de"] != fingerprint["examples"]["test"]["de"]
+    assert smaller["eval"] == fingerprint["examples"]["eval"]
+    reasons = identity_differences(run_identity(config, fingerprint), run_identity(small_config, small))
+    assert "data: the de test examples differ" in reasons and "config test_size (None there, 6 now)" in reasons
+    off = load_fingerprinted(config.replace(score_test=False))[2]
+    assert off["examples"]["test"] == {} and "test" not in {s["role"] for s in off["sources"]}
+    # few-shot examples are drawn per training seed: another seed trains on other shots
+    shots = load_fingerprinted(config.replace(few_shot=2))[2]["examples"]
+    other_seed = load_fingerprinted(config.replace(few_shot=2, seed=2))[2]["examples"]
+    assert shots["train"] != other_seed["train"] and shots["eval"]["de"] != other_seed["eval"]["de"]
 
 
 def test_data_fingerprint_is_remembered_until_a_file_changes(data, tmp_path, monkeypatch):

@@ -92,11 +92,15 @@ def test_a_run_stores_its_features_and_a_second_run_reads_them(tiny_model, tiny_
     config = tiny_config(tiny_model, tiny_data, tmp_path / "a", max_steps=4, eval_every=4)
     first = train(config, show_progress=False)
     entries = sorted(p.name for p in (tmp_path / "cache/features").iterdir())
-    assert len(entries) == 4  # training features and three languages
+    assert len(entries) == 7  # training features and both held-out halves of three languages
     second = train(config.replace(out=str(tmp_path / "b")), show_progress=False)
     assert sorted(p.name for p in (tmp_path / "cache/features").iterdir()) == entries
     assert first["final"]["metrics"] == second["final"]["metrics"]
+    assert first["final"]["selection_half"] == second["final"]["selection_half"]
     assert read_jsonl(tmp_path / "a/steps.jsonl") == read_jsonl(tmp_path / "b/steps.jsonl")
+    # another data seed draws other halves: their features are new entries, none of the first run's is read
+    train(config.replace(out=str(tmp_path / "c"), data_seed=1), show_progress=False)
+    assert len({p.name for p in (tmp_path / "cache/features").iterdir()} - set(entries)) == 7
 
 
 def test_tokenising_does_not_fingerprint_the_tokenizer(xnli, monkeypatch):

@@ -29,8 +29,10 @@ def data(tiny_data, tmp_path):
 
 
 def change_dev_file(data):
-    with open(data / "xnli" / "dev-de.tsv", "a", encoding="utf-8") as f:
-        f.write("the cat sees the dog .\tthe cat sees the dog .\tentailment\n")
+    """Edit every row's hypothesis (an appended row would not do: id-based subsamples keep their rows)."""
+    path = data / "xnli" / "dev-de.tsv"
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    path.write_text("".join(f"{p}\t{h} .\t{label}\n" for p, h, label in rows), encoding="utf-8")
 
 
 def test_identity_ignores_out_and_sees_seed_data_and_numerics(data, tmp_path, monkeypatch):

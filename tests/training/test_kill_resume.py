@@ -141,7 +141,8 @@ def test_kill_while_a_checkpoint_is_swapped_in_resumes_from_the_previous_one(ref
 def test_kill_inside_an_evaluation_then_resume_is_bit_identical(reference, tmp_path):
     straight = reference("direct")
     killed = straight.replace(out=str(tmp_path / "killed"))
-    proc = run_killed({"kind": "train", "config": killed.to_dict(), "kill": {"at": "evaluate", "evaluation": 2}},
+    # evaluate() runs once per held-out half: call 3 is the second evaluation's first half (killed between halves)
+    proc = run_killed({"kind": "train", "config": killed.to_dict(), "kill": {"at": "evaluate", "evaluation": 3}},
                       tmp_path)
     assert proc.returncode == -9, proc.stderr[-3000:]
     assert [r["step"] for r in read_jsonl(RunFiles(killed.out).metrics)] == [4]  # the 2nd record never written

@@ -30,16 +30,26 @@ def test_run_directory_contract_and_loss_falls(tiny_model, tiny_data, tmp_path, 
     metrics = read_jsonl(run / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [20, 40]
     for m in metrics:
-        assert set(m["metrics"]) == {"en", "de", "es"}
-        assert all(0 <= v <= 100 for v in m["metrics"].values())
-        targets = [m["metrics"]["de"], m["metrics"]["es"]]
-        assert m["source"] == m["metrics"]["en"]
-        assert m["target_mean"] == pytest.approx(sum(targets) / 2)
-        assert m["overall"] == pytest.approx(sum(m["metrics"].values()) / 3)
-        assert m["gap"] == pytest.approx(m["source"] - m["target_mean"])
+        for scores in (m, m["selection_half"]):  # reporting half at the top level, selection half nested
+            assert set(scores["metrics"]) == {"en", "de", "es"}
+            assert all(0 <= v <= 100 for v in scores["metrics"].values())
+            targets = [scores["metrics"]["de"], scores["metrics"]["es"]]
+            assert scores["source"] == scores["metrics"]["en"]
+            assert scores["target_mean"] == pytest.approx(sum(targets) / 2)
+            assert scores["overall"] == pytest.approx(sum(scores["metrics"].values()) / 3)
+            assert scores["gap"] == pytest.approx(scores["source"] - scores["target_mean"])
+        assert "test" not in m  # the fixture folder has no test files
     assert summary["final"]["step"] == 40
-    assert summary["best"]["overall"] == max(m["overall"] for m in metrics)
+    # select_by=source: the English selection half chooses, ties to the later evaluation
+    chosen = max(metrics, key=lambda m: (m["selection_half"]["source"], m["step"]))
+    assert summary["best"] == chosen
+    assert summary["select_by"] == "source" and summary["protocol"]["uses_target_data"] is False
+    assert summary["protocol"]["test"] == {"languages": [], "scored": "no test split"}
     assert read_json(run / "summary.json")["method"] == "direct"
+    split = read_json(run / "eval_split.json")
+    assert {lang: {h: len(ids) for h, ids in halves.items()} for lang, halves in split["languages"].items()} \
+        == info["data"]["eval_halves"]
+    assert not (run / "few_shot.json").exists()
     assert not (run / "checkpoints" / "last").exists()  # a finished run keeps no resumable state
 
 
@@ -129,3 +139,27 @@ def test_building_the_synthetic_world_does_not_shift_the_run_s_random_numbers(tm
     warm = train(TrainConfig(out=str(tmp_path / "warm"), **values), show_progress=False)  # finds it cached
     assert read_jsonl(tmp_path / "cold/steps.jsonl") == read_jsonl(tmp_path / "warm/steps.jsonl")
     assert cold["final"]["metrics"] == warm["final"]["metrics"]
+
+
+def test_test_split_is_scored_and_few_shot_ids_are_written(tiny_model, tmp_path):
+    from tests.tiny import write_grouped_xnli
+
+    data = write_grouped_xnli(tmp_path / "data", n_dev=12, n_test=4)  # test-{lang}.tsv in data/xnli_test
+    config = tiny_config(tiny_model, data, tmp_path / "run", max_steps=4, eval_every=2, few_shot=2, max_length=32)
+    summary = train(config, show_progress=False)
+    run = tmp_path / "run"
+    metrics = read_jsonl(run / "metrics.jsonl")
+    assert "test" in metrics[-1] and set(metrics[-1]["test"]["metrics"]) == {"en", "de", "es"}
+    chosen = next(m for m in metrics if m["step"] == summary["best"]["step"])
+    assert summary["best"]["test"] == chosen["test"] and summary["final"]["test"] == metrics[-1]["test"]
+    info = read_json(run / "config.json")
+    assert info["data"]["test_examples"] == {"en": 12, "de": 12, "es": 12}
+    assert info["data"]["train_examples"] == 96 + 2 * 2 and info["data"]["few_shot_examples"] == {"de": 2, "es": 2}
+    assert info["protocol"]["test"]["languages"] == ["en", "de", "es"]
+    shots = read_json(run / "few_shot.json")
+    assert shots["seed"] == 1 and shots["few_shot"] == 2 and shots["ids"] == "row number"
+    split = read_json(run / "eval_split.json")["languages"]
+    for lang, ids in shots["shots"].items():
+        assert len(ids) == 2 and not set(ids) & {i for half in split[lang].values() for i in half}
+    runs = load_runs(run)
+    assert runs.summaries.loc[0, "final_test_overall"] == pytest.approx(summary["final"]["test"]["overall"])

@@ -51,7 +51,9 @@ def compare_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Comparison directory.")],
     methods: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(METHODS)}, slowfast:<swap> "
                                               "(DF is always run).")] = "direct,noisytune,slowfast",
-    which: Annotated[str, typer.Option(help="Score the 'best' (paper) or the 'final' evaluation.")] = "best",
+    which: Annotated[str, typer.Option(help="Scores to compare: 'selected' (the checkpoint chosen by --select-by, "
+                                            "on the reporting halves), 'final', 'selected-test' or 'final-test'.")
+                     ] = "selected",
     alpha: Annotated[float, typer.Option(help="Significance level of the paired t-test vs DF.")] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     allow_incomplete: Annotated[bool, typer.Option(

@@ -47,7 +47,8 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
     _option("langs", Optional[str], "Comma-separated evaluation languages [all of the task's].", _DATA),
     _option("train_size", Optional[int], "Seeded subsample of the training set.", _DATA),
     _option("eval_size", Optional[int], "Seeded subsample per evaluation language.", _DATA),
-    _option("few_shot", Optional[int], "Examples per target language moved from its validation split into training.", _DATA),
+    _option("few_shot", Optional[int], "Examples per target language moved from its validation split into training "
+            "(drawn per seed; ids in few_shot.json).", _DATA),
     _option("text_columns", Optional[str], "classification: comma-separated text column(s).", _DATA),
     _option("label_column", Optional[str], "classification: label column.", _DATA),
     _option("train_file", Optional[str], "Explicit training file (e.g. SQuAD JSON for QA).", _DATA),
@@ -68,9 +69,13 @@ TRAIN_OPTIONS: list[inspect.Parameter] = [
     _option("eval_every", Optional[int], "Evaluate all languages every N updates [recipe: 100].", _OPTS),
     _option("eval_at_start", Optional[bool], "Also evaluate before the first update.", _OPTS,
             flag="--eval-at-start/--no-eval-at-start"),
-    _option("select_by", Optional[str], "Best checkpoint by 'overall' (paper) or 'source' [overall].", _OPTS),
+    _option("select_by", Optional[str], "Choose the checkpoint on the selection half of: 'source' (XTREME, no "
+            "target data), 'overall' (paper: all languages, uses target data), or take the 'last' [recipe: source].", _OPTS),
+    _option("score_test", Optional[bool], "Score the labelled test splits at the selected checkpoint and the end "
+            "[where the task has them].", _DATA, flag="--score-test/--no-score-test"),
+    _option("test_size", Optional[int], "Seeded subsample per test language.", _DATA),
     _option("save_every", Optional[int], "Resumable checkpoint every N updates (0 = never) [= eval-every].", _OPTS),
-    _option("save_best", Optional[bool], "Keep the best evaluation's weights [yes].", _OPTS,
+    _option("save_best", Optional[bool], "Keep the selected checkpoint's weights [yes].", _OPTS,
             flag="--save-best/--no-save-best"),
     _option("seed", Optional[list[int]], "Training seed; repeat for one run per seed [42].", _OPTS),
     _option("data_seed", Optional[int], "Seed of the data subsampling [0].", _OPTS),

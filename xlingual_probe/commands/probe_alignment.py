@@ -91,7 +91,7 @@ def correlation_table(run_dirs: list[Path], measure: str = "retrieval") -> pd.Da
 def map_table(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A no-train map: per layer, retrieval (both directions) and CKA across languages, means over targets;
     and the retrieval of every target language by layer."""
-    frame = alignment_frame([run_dir], allow_incomplete=True)  # a map trains nothing: no summary.json
+    frame = alignment_frame([run_dir])
     targets = frame[frame["retrieval"].notna()].astype({"retrieval": float, "cka_cross": float})
     columns = ["retrieval", "retrieval_src2tgt", "retrieval_tgt2src", "cka_cross"]
     means = targets.groupby("layer")[columns].mean().reset_index()

@@ -32,7 +32,7 @@ from xlingual_probe.experiments.methods import (
     split_method,
 )
 from xlingual_probe.experiments.seeds import run_seeds
-from xlingual_probe.reporting import format_score, seed_summary_table
+from xlingual_probe.reporting import format_score, protocol_caption, seed_summary_table
 from xlingual_probe.runs import DIVERGED
 from xlingual_probe.training.policies import SWAPS
 from xlingual_probe.utils.errors import UserError
@@ -45,18 +45,22 @@ Examples:
   xprobe train slowfast --sets paper --model synthetic --task synthetic-nli --seed 1 --seed 2 --out runs/sf
 
   xprobe train direct --model intfloat/multilingual-e5-small --task xnli --data-dir ../shared/data
-      --train-size 2000 --eval-size 500 --max-steps 300 --batch-size 16 --lr 5e-5 --seed 1 --seed 2 --out runs/xnli
+      --train-size 2000 --eval-size 500 --test-size 500 --max-steps 300 --batch-size 16 --lr 5e-5 --seed 1 --seed 2
+      --out runs/xnli
 """
 
 
-def best_line(run_dir: Path, summary: dict[str, Any]) -> str:
-    """``RUN: best at update N: source …, target mean …, overall …, gap …  (T s)``; a diverged run's reason."""
+def selected_line(run_dir: Path, summary: dict[str, Any]) -> str:
+    """``RUN: selected update N (select-by …), reporting half: source …, target mean …, overall …, gap …;
+    test overall …  (T s)``: the selected checkpoint on data it was not chosen on; a diverged run's reason."""
     if summary.get("status") == DIVERGED:
         return f"{run_dir}: diverged: {summary['reason']}"
     best = summary["best"]
-    return (f"{run_dir}: best at update {best['step']}: source {best['source']:.2f}, "
-            f"target mean {format_score(best['target_mean'])}, overall {best['overall']:.2f}, "
-            f"gap {format_score(best['gap'])}  ({summary['wall_seconds']:.0f} s)")
+    test = (f"; test overall {best['test']['overall']:.2f}" if best.get("test")
+            else f"; {summary['protocol']['test']['scored']}")
+    return (f"{run_dir}: selected update {best['step']} (select-by {summary['select_by']}), reporting half: "
+            f"source {best['source']:.2f}, target mean {format_score(best['target_mean'])}, "
+            f"overall {best['overall']:.2f}, gap {format_score(best['gap'])}{test}  ({summary['wall_seconds']:.0f} s)")
 
 
 @with_train_options
@@ -95,8 +99,9 @@ def train_command(
                          extra_config={"selection": selection_record(selection)} if selection else None)
     complete = [o for o in outcomes if o.complete]
     for outcome in complete:
-        typer.echo(best_line(outcome.job.run_dir, outcome.summary))
+        typer.echo(selected_line(outcome.job.run_dir, outcome.summary))
     if len(complete) > 1:
+        typer.echo(protocol_caption(complete[0].summary["select_by"], "selected", values.get("source_lang", "en")))
         typer.echo(seed_summary_table([str(o.job.run_dir) for o in complete]).to_string(index=False))
     executor.raise_for_failures()
     if any(o.status == DIVERGED for o in complete):

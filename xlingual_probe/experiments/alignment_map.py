@@ -77,4 +77,7 @@ def map_alignment(config: TrainConfig, probe: AlignmentProbeConfig | None = None
                   "alignment_probe": probe.to_dict(), "mode": "no-train"})
     atomic_write_json(files.alignment_sample, sample.describe())
     write_records(writer, records, time.perf_counter() - start)
+    # written last, as a training run's: the map is complete (readers skip folders without it)
+    writer.write_summary({"best": None, "final": None, "method": config.method, "seed": config.seed, "steps": 0,
+                          "mode": "no-train", "wall_seconds": time.perf_counter() - start})
     return files.root

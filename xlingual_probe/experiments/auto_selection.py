@@ -4,23 +4,29 @@
 layer sweep (reinit, freeze, group-freeze, lr-x10 by default) and the DF runs with the CKA probe. The
 sweep's own baseline (DF) runs carry the probe, so the CKA costs no extra fine-tuning; a baseline
 that already finished without the probe gets a separate CKA run in ``OUT/cka/seed-<k>``. Everything
-is resumable: a second call reuses every finished run. The selection needs every run: when some did not
-finish, :func:`auto_selection` stops with :class:`~xlingual_probe.experiments.executor.RunsFailed` after
-running all the others.
+is resumable: a second call reuses every finished run. The selection needs every run: when some have
+no result, :func:`auto_selection` stops with :class:`~xlingual_probe.experiments.executor.RunsFailed`
+after running all the others.
+
+The selection's rule is ``options.rule`` (the paired rule by default: it needs 2+ seeds, and with one
+it leaves every set empty). An empty set is a valid outcome: the selected sets and the policies that
+act on nothing are logged, and the policy methods run anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from xlingual_probe.experiments.executor import Executor, RunJob, RunsFailed, SequentialExecutor
 from xlingual_probe.experiments.sweep import SweepConfig, missing_runs, plan_sweep, run_sweep
 from xlingual_probe.models.units import count_layers, parse_layers
 from xlingual_probe.probes.cka_probe import CKAProbeConfig
 from xlingual_probe.runs import BASELINE, FINISHED, RunFiles
-from xlingual_probe.selection import SelectionOptions, paper_selection, select_from_sweep
+from xlingual_probe.selection import SelectionOptions, inactive_policies, paper_selection, select_from_sweep
 from xlingual_probe.training.identity import keyed_run_dir, run_identity
 
 AUTO_EXPERIMENTS = ("reinit", "freeze", "group-freeze", "lr-x10")
@@ -30,7 +36,7 @@ def auto_selection(train_values: dict[str, Any], seeds: list[int], out_dir: str 
                    options: SelectionOptions | None = None, num_layers: int | None = None,
                    experiments: Sequence[str] = AUTO_EXPERIMENTS, cka_seeds: list[int] | None = None,
                    cka_config: CKAProbeConfig | None = None, executor: Executor | None = None,
-                   show_progress: bool = False) -> dict[str, Any]:
+                   show_progress: bool = False, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the layer sweep and the CKA DF runs, then select (``--sets auto``).
 
     Args:
@@ -45,6 +51,7 @@ def auto_selection(train_values: dict[str, Any], seeds: list[int], out_dir: str 
         cka_config: the CKA probe's options (default options).
         executor: how the runs are carried out (default: one after the other in this process).
         show_progress: progress bars.
+        log: where the selected sets and the idle policies are reported (default: ``tqdm.write``).
 
     Returns:
         The selection (also written to ``out_dir``).
@@ -85,4 +92,12 @@ def auto_selection(train_values: dict[str, Any], seeds: list[int], out_dir: str 
         raise RunsFailed(f"--sets auto selects from the whole sweep, but {len(incomplete)} of its runs did not "
                          "finish (run the same command again to resume them, --retry-failed to rerun failed "
                          "ones): " + "; ".join(incomplete))
-    return select_from_sweep(sweep.out, cka_runs, options=options, out_dir=out_dir, num_layers=num_layers)
+    selection = select_from_sweep(sweep.out, cka_runs, options=options, out_dir=out_dir, num_layers=num_layers)
+    log = log or tqdm.write
+    sets = ", ".join(f"{name} = {unit or '(empty)'}" for name, unit in selection["sets"].items())
+    log(f"--sets auto ({selection['rule']} rule, {out_dir / 'selection.md'}): {sets}; "
+        f"policy IV {'on' if selection['policy_iv'] else 'off'}")
+    idle = inactive_policies(selection)
+    if idle:
+        log(f"note: {idle}")
+    return selection

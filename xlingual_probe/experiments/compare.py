@@ -24,8 +24,11 @@ Method:
         slowfast:<swap>   a Table-8 variant (``only-S_I``, ``only-S_II``, ``swap-S``, ``only-V_I``,
                           ``only-V_II``, ``swap-V``)
 
-    Scores come from each run's ``summary.json``: the ``best`` evaluation (model selection on the
-    mean over all languages' dev sets, the paper's protocol) by default, or the ``final`` one.
+    Scores come from each run's ``summary.json`` (``which``, :data:`~xlingual_probe.runs.REPORTED`):
+    by default the checkpoint chosen by the runs' ``--select-by`` on the selection halves, scored on
+    every language's reporting half (``selected``); or the last evaluation (``final``), or either on the
+    labelled test split (``selected-test``, ``final-test``). No table reports the maximum over the data
+    it was chosen on, and every header says which checkpoint and which data it reports.
     For each method vs DF: the mean of the per-seed differences of overall performance and
     ``scipy.stats.ttest_rel`` (two-sided) over the seeds both have; "> noise" means p < ``alpha``.
     With fewer than 2 paired seeds the test is "n/a".
@@ -55,8 +58,16 @@ from xlingual_probe.experiments.methods import (
     resolve_sets,
     selection_record,
 )
-from xlingual_probe.reporting import format_mean_std, markdown_table
-from xlingual_probe.runs import FINISHED, RESULT_STATUSES, RunFiles, describe_incomplete, differing_keys
+from xlingual_probe.reporting import format_mean_std, markdown_table, protocol_caption
+from xlingual_probe.runs import (
+    FINISHED,
+    REPORTED,
+    RESULT_STATUSES,
+    RunFiles,
+    describe_incomplete,
+    differing_keys,
+    reported_record,
+)
 from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.training.identity import keyed_run_dir, run_identity
 from xlingual_probe.utils.errors import UserError
@@ -99,7 +110,9 @@ class CompareConfig:
         methods: methods (see the module docstring); DF is added first when missing.
         sets: the weight sets of the policy methods: ``paper``, ``auto`` (run a layer sweep and
             CKA runs in ``OUT/auto`` and select) or a selection file.
-        which: ``best`` (the paper's model selection) or ``final`` evaluation.
+        which: the scores reported (:data:`~xlingual_probe.runs.REPORTED`): ``selected`` (the checkpoint
+            chosen by ``select_by``, on the reporting halves), ``final``, ``selected-test``,
+            ``final-test``; ``best`` is read as ``selected``.
         alpha: significance level of the paired test.
         noise_lambda: NoisyTune's λ.
         policy: slow-and-fast hyper-parameters (``c1``, ``c2``, ``r``, ``window``, ``threshold``,
@@ -114,7 +127,7 @@ class CompareConfig:
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     methods: list[str] = field(default_factory=lambda: ["direct", "noisytune", "slowfast"])
     sets: str = "paper"
-    which: str = "best"
+    which: str = "selected"
     alpha: float = 0.05
     noise_lambda: float = 0.15
     policy: dict[str, Any] = field(default_factory=dict)
@@ -124,8 +137,9 @@ class CompareConfig:
     def __post_init__(self) -> None:
         self.methods = parse_methods(self.methods)
         check_seeds(self.seeds)
-        if self.which not in ("best", "final"):
-            raise UserError(f"--which must be 'best' or 'final', not {self.which!r}")
+        self.which = "selected" if self.which == "best" else self.which
+        if self.which not in REPORTED:
+            raise UserError(f"--which must be one of {', '.join(REPORTED)}, not {self.which!r}")
         if not 0 < self.alpha < 1:
             raise UserError("--alpha must be in (0, 1)")
         if self.noise_lambda <= 0:
@@ -156,10 +170,11 @@ def method_dir(method: str) -> str:
     return method.replace(":", "-")
 
 
-def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best", allow_incomplete: bool = False
+def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "selected", allow_incomplete: bool = False
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-seed scores of complete runs: (method, seed, status, source, target_mean, overall, gap), and
-    per-language scores in long form (method, seed, lang, value).
+    """Per-seed scores ``which`` (:func:`~xlingual_probe.runs.reported_record`) of complete runs: (method,
+    seed, status, source, target_mean, overall, gap), and per-language scores in long form (method, seed,
+    lang, value).
 
     A diverged run is a row with ``status`` ``diverged`` and no scores (its evaluations before the
     divergence are not the method's result); the paired test then has one pair fewer, and the tables
@@ -167,7 +182,8 @@ def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best",
 
     Raises:
         UserError: a run without a result summary (incomplete, or errored), unless ``allow_incomplete``
-            (then it is left out): a paired test must not lose pairs silently.
+            (then it is left out): a paired test must not lose pairs silently; or ``which`` asks for
+            test scores a finished run does not have.
     """
     missing = [str(run) for runs in run_dirs.values() for _, run in runs
                if RunFiles(run).status() not in RESULT_STATUSES]
@@ -182,7 +198,10 @@ def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "best",
             status = files.status()
             if status not in RESULT_STATUSES:
                 continue
-            record = read_json(files.summary)[which] if status == FINISHED else {"metrics": {}}
+            record = reported_record(read_json(files.summary), which) if status == FINISHED else {"metrics": {}}
+            if record is None:
+                raise UserError(f"{run} has no test scores (no labelled test split, or --no-score-test): "
+                                "use --which selected or final")
             scores.append({"method": method, "seed": seed, "status": status, **{k: record.get(k) for k in SCORES}})
             languages += [{"method": method, "seed": seed, "lang": lang, "value": value}
                           for lang, value in record["metrics"].items()]
@@ -351,10 +370,12 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
     sets = "" if selection is None else (f" Weight sets ({selection['source']}): " + ", ".join(
         f"{k} = {v or '(empty)'}" for k, v in selection["sets"].items())
         + f"; policy IV {_policy_iv_text(selection, config.policy_iv)}.")
+    # every run shares select_by (the comparison's training options); an incomplete one has no summary to read it from
+    caption = protocol_caption(jobs[0].config.select_by, config.which, jobs[0].config.source_lang)
     missing = [f"{o.job.label} seed {o.job.seed} ({o.status})" for o in outcomes if not o.complete]
     missing_text = (f" Missing (no result, left out of every table): {', '.join(missing)}." if missing else "")
-    header = (f"# Method comparison: {model} on {task}\n\n{config.which.capitalize()} evaluation, mean ± std over "
-              f"seeds {config.seeds}; few-shot {config.train.get('few_shot', 0)}.{sets}{missing_text}")
+    header = (f"# Method comparison: {model} on {task}\n\n{caption} Mean ± std over seeds {config.seeds} "
+              f"(--which {config.which}); few-shot {config.train.get('few_shot', 0)}.{sets}{missing_text}")
     paths = {"csv": out / "comparison.csv", "languages": out / "comparison_languages.csv", "md": out / "comparison.md"}
     atomic_write_text(paths["csv"], table.to_csv(index=False))
     atomic_write_text(paths["languages"], lang_table.to_csv(index=False))

@@ -21,10 +21,11 @@ The sweep directory (its reading side, :func:`~xlingual_probe.runs.summarise_swe
                    keys (the old folders are kept, never reused) and the sweep says why; the baseline
                    is one run per seed.
     results.csv    one row per complete (finished or diverged) job (:data:`RESULT_COLUMNS`).
-    summary.csv    one row per experiment: seeds, mean / std of best_ and final_ overall, source,
-                   target_mean and gap, and the difference of the means to the baseline (``*_delta``).
-    summary.md     the same as a table of ``mean ± std`` next to the baseline, and the jobs whose run
-                   has no result (error, interrupted or not run), which the tables leave out.
+    summary.csv    one row per experiment: seeds, mean / std of best_ (the selected checkpoint) and
+                   final_ overall, source, target_mean and gap, all on the reporting halves, and the
+                   difference of the means to the baseline (``*_delta``).
+    summary.md     the same as a table of ``mean ± std`` next to the baseline, with the protocol, and the
+                   jobs whose run has no result (error, interrupted or not run), which the tables leave out.
     layers.png     overall vs layer for reinit and freeze, baseline dotted (when either ran).
     status.txt     the executor's view of the runs while they execute (done / running / pending / failed).
 """
@@ -43,7 +44,7 @@ from tqdm.auto import tqdm
 from xlingual_probe.experiments.catalogue import EXPERIMENTS, Experiment, build_experiments, parse_experiments
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
-from xlingual_probe.reporting import format_signed, format_values, markdown_table
+from xlingual_probe.reporting import format_signed, format_values, markdown_table, protocol_caption
 from xlingual_probe.runs import (
     BASELINE,
     METRICS,
@@ -55,6 +56,7 @@ from xlingual_probe.runs import (
 )
 from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.training.identity import identity_key, identity_mismatch, run_identity
+from xlingual_probe.training.model_selection import SELECT_BY
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import atomic_write_json, atomic_write_text, read_json
 
@@ -251,7 +253,8 @@ def sweep_summary_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """The summary as text: ``mean ± std`` of final/best overall and final gap, and Δ vs the baseline."""
+    """The summary as text: ``mean ± std`` of final and selected overall and final gap, and Δ vs the baseline
+    (every number on the reporting halves)."""
     numbers = sweep_summary_table(results).set_index("label")
     rows = []
     for label, group in results.groupby("label", sort=False):
@@ -264,8 +267,8 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
             "Δ overall": "—" if is_base else format_signed(n["final_overall_delta"]),
             "gap": format_values(group["final_gap"]),
             "Δ gap": "—" if is_base else format_signed(n["final_gap_delta"]),
-            "best overall": format_values(group["best_overall"]),
-            "Δ best": "—" if is_base else format_signed(n["best_overall_delta"]),
+            "selected overall": format_values(group["best_overall"]),
+            "Δ selected": "—" if is_base else format_signed(n["best_overall_delta"]),
         })
     return pd.DataFrame(rows)
 
@@ -289,9 +292,11 @@ def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
     atomic_write_text(paths["results.csv"], results.to_csv(index=False))
     atomic_write_text(paths["summary.csv"], sweep_summary_table(results).to_csv(index=False))
     sweep = read_json(sweep_dir / "sweep.json")
-    header = (f"# Layer sweep: {sweep['train'].get('model')} on {sweep['train'].get('task')}\n\n"
-              f"Final evaluation, mean ± std over seeds {sweep['options']['seeds']}; Δ = experiment mean − "
-              f"baseline (DF) mean. Best = best evaluation (select by {sweep['train'].get('select_by', 'overall')}).\n\n")
+    train = sweep["train"]
+    selected = protocol_caption(train.get("select_by", SELECT_BY[0]), "selected", train.get("source_lang", "en"))
+    header = (f"# Layer sweep: {train.get('model')} on {train.get('task')}\n\n"
+              f"{protocol_caption('source', 'final')} Mean ± std over seeds {sweep['options']['seeds']}; Δ = "
+              f"experiment mean − baseline (DF) mean. Selected: {selected}\n\n")
     missing = missing_runs(sweep_dir)
     footer = (f"\nMissing from the tables: {len(missing)} of {len(sweep['jobs'])} jobs have no result: "
               + ", ".join(missing) + ".\n") if missing else ""

@@ -96,11 +96,12 @@ def caption_facts(ctx: TableContext, runs: list[str]) -> str:
 
 
 def _reported_apart(ctx: TableContext, runs: list[str]) -> bool:
-    """Whether the runs' best records say they were reported on data apart from the selection data."""
+    """Whether the runs' best records say they were reported on data apart from the selection data (the
+    training loop's records: chosen on ``selection_half``, reported on the reporting halves)."""
     for run in runs:
         summary = ctx.sources.runs[run].summary or {}
         record = summary.get("best") or {}
-        if not any(key in record for key in ("split", "reported_on", "report_split")):
+        if not any(key in record for key in ("selection_half", "split", "reported_on", "report_split")):
             return False
     return bool(runs)
 

@@ -9,7 +9,10 @@ Context:
     of the training losses the Trainer logged since the previous evaluation; ``null`` when none was
     logged), ``metrics`` {lang: score}, ``source``, ``target_mean``, ``overall``, ``gap``,
     ``details`` and ``eval_seconds``. It writes ``config.json`` first and ``summary.json``
-    (best and final evaluation) at the end, so the folder is a run directory like any other.
+    (``best`` and ``final``) at the end, so the folder is a run directory like any other. The sets
+    given to the callback are scored whole, with no held-out halves to choose a checkpoint on, so its
+    ``best`` is the last evaluation (``select_by`` ``last``): a table never reports the maximum over
+    the data it was chosen on.
 
     The callback is thin, as Trainer callbacks should be: it turns Trainer events into evaluations
     and file writes, and changes nothing in training. It does not call ``trainer.evaluate`` or
@@ -70,6 +73,7 @@ from transformers import (
 
 from xlingual_probe.runs import SCHEMA_VERSION, RunWriter, summarise_scores
 from xlingual_probe.tasks.panx import check_iob2_tags
+from xlingual_probe.training.model_selection import protocol_record
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_jsonl
 
@@ -225,9 +229,12 @@ class GapCallback(TrainerCallback):
             records = read_jsonl(self.files.metrics)
             if records:
                 wall = time.perf_counter() - self._start
+                protocol = {**protocol_record("last", self.source_lang, []),
+                            "reported_on": "the whole evaluation sets given to GapCallback (no held-out halves)"}
                 self.writer.write_summary({
-                    "best": max(records, key=lambda r: r["overall"]), "final": records[-1],
-                    "select_by": "overall", "wall_seconds": wall, "train_seconds": wall - self._eval_seconds,
+                    "status": "finished", "best": records[-1], "final": records[-1], "select_by": "last",
+                    "protocol": protocol,
+                    "wall_seconds": wall, "train_seconds": wall - self._eval_seconds,
                     "eval_seconds": self._eval_seconds, "method": self.method, "seed": args.seed,
                     "steps": state.global_step, "skipped_nonfinite": 0})
         self.writer.release()

@@ -44,10 +44,11 @@ from xlingual_probe.forgetting import MEASURES, alignment_frame, layer_losses, p
 from xlingual_probe.runs import RunFiles
 from xlingual_probe.selection._cka import policy_iv_from_cka
 from xlingual_probe.selection._io import write_selection
+from xlingual_probe.selection._paired_stats import holm_adjust
 from xlingual_probe.selection._rules import SCHEMA_VERSION, SelectionOptions, format_layers, unit_string
 from xlingual_probe.utils.errors import UserError
 
-__all__ = ["AlignmentSelectionOptions", "holm_adjust", "select_from_alignment"]
+__all__ = ["AlignmentSelectionOptions", "select_from_alignment"]
 
 
 @dataclass(frozen=True)
@@ -80,23 +81,6 @@ class AlignmentSelectionOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def holm_adjust(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (reject hypothesis i at family-wise α iff adjusted p_i < α).
-
-    A local helper; the paired-statistics selection has its own, to be unified.
-
-    >>> [round(p, 3) for p in holm_adjust([0.01, 0.04, 0.03])]
-    [0.03, 0.06, 0.06]
-    """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted, running = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def _one_sided_p(values: list[float]) -> tuple[float | None, float | None]:

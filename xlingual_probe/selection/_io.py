@@ -11,12 +11,21 @@ slow-and-fast methods (``train slowfast --sets FILE``, ``compare --sets FILE``):
                     "0-9", "0-3:ffn", "0,2,3:ffn"); ``null`` = empty set
     policy_iv       whether policy IV (V_II × c2 in phase 2) is on
     components      {"S_II", "V_II"}: the chosen component (``attention`` / ``ffn``) or null
-    margins         auto only: delta, sigma (null with one seed), margin_sigmas, min_margin, metric,
-                    baseline, baseline_std, baseline_seeds
+    rule            auto only: ``paired`` (the default) or ``delta``, the rule that chose the sets
+    margins         auto only: rule, metric, baseline, baseline_std, baseline_seeds, and
+                    paired: alpha, min_effect, harmless_margin, min_cka_effect, families
+                    ({family: experiments pooled, nu, df, sd of the paired differences});
+                    delta: delta, sigma (null with one seed), margin_sigmas, min_margin
     options         auto only: the SelectionOptions used
-    evidence        auto only: {"S_I", "S_II", "V_I", "components"}: rows of experiment, unit,
-                    component, mean, std, value ("mean ± std"), delta (vs baseline), n (seeds),
-                    decision; "policy_iv": the CKA fit (see ``selection._cka``); from
+    evidence        auto only: {"S_I", "S_II", "V_I", "components"} (and paired: "families", every
+                    group / ×10-lr / last-k experiment against DF), rows of experiment, unit,
+                    component, value ("mean ± std" of the score), n (seeds; paired: pairs with DF),
+                    decision, and paired: family, mean_diff (vs DF; components: ffn − attention),
+                    ci (two-sided 1 − alpha), p (one-sided in the direction tested; V_I: of "the
+                    drop is at least harmless_margin"; components and families: two-sided), p_holm,
+                    bound (V_I: upper 1 − alpha bound of the drop), variance (``pooled``, or ``own``
+                    for an experiment far noisier than its family), why; delta: mean, std, delta
+                    (vs baseline); "policy_iv": the CKA test (see ``selection._cka``); from
                     alignment: "alignment" (one row per layer, see ``selection._alignment``)
     notes           degenerate cases and choices made for the reader (empty / overlapping sets,
                     one seed, missing experiments, contradictory evidence)
@@ -131,7 +140,7 @@ def read_selection(path: str | Path, num_layers: int | None = None) -> dict[str,
     if "sets" not in data:
         raise UserError(f"selection file {path} must be a mapping with a 'sets' key, e.g. "
                         "sets: {S_I: 0-9, S_II: 0-3:ffn, V_I: 10-11, V_II: 10-11:attention}")
-    known = {"schema_version", "source", "num_layers", "sets", "policy_iv", "components", "margins", "options",
+    known = {"schema_version", "source", "rule", "num_layers", "sets", "policy_iv", "components", "margins", "options",
              "evidence", "notes", "path", "sweep"}
     unknown = sorted(set(map(str, data)) - known)
     if unknown:
@@ -194,14 +203,64 @@ def load_sweep_results(sweep_dir: str | Path) -> tuple[pd.DataFrame, int | None]
     raise UserError(f"not a sweep directory (no sweep.json or results.csv): {sweep_dir}")
 
 
-def _evidence_table(rows: list[dict[str, Any]], extra: str | None = None) -> str:
+def _number(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _evidence_table(rows: list[dict[str, Any]], extra: str | None = None, alpha: float = 0.05,
+                    empty: str = "_no runs_") -> str:
     if not rows:
-        return "_no runs_\n"
-    columns = ["experiment", "unit", "component", "value", "delta", "n", "decision"] + ([extra] if extra else [])
-    frame = pd.DataFrame(rows).reindex(columns=columns)
-    frame["delta"] = frame["delta"].map(lambda v: f"{v:+.2f}")
-    frame = frame.rename(columns={"value": "overall (mean ± std)", "delta": "Δ vs DF", "n": "seeds"})
+        return empty + "\n"
+    if "mean_diff" not in rows[0]:  # the delta rule's rows
+        columns = ["experiment", "unit", "component", "value", "delta", "n", "decision"] + ([extra] if extra else [])
+        frame = pd.DataFrame(rows).reindex(columns=columns)
+        frame["delta"] = frame["delta"].map(lambda v: f"{v:+.2f}")
+        frame = frame.rename(columns={"value": "overall (mean ± std)", "delta": "Δ vs DF", "n": "seeds"})
+        return markdown_table(frame) + "\n"
+    ci = f"{1 - alpha:.0%} CI"
+    table = [{"experiment": r["experiment"], **({extra: r[extra]} if extra else {}), "score": r["value"],
+              "pairs": r["n"], "mean Δ": _number(r["mean_diff"], "+.2f"),
+              ci: "—" if r["ci"] is None else f"[{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]",
+              "p": _number(r["p"], ".3g"), "p (Holm)": _number(r["p_holm"], ".3g"),
+              **({"bound": _number(r["bound"], ".2f")} if any(x.get("bound") is not None for x in rows) else {}),
+              "decision": r["decision"],
+              "why": r["why"] + (" (its own variance)" if r.get("variance") == "own" else "")} for r in rows]
+    frame = pd.DataFrame(table).rename(columns={"bound": "drop ≤ (upper bound)"})
     return markdown_table(frame) + "\n"
+
+
+def _margins_text(margins: dict[str, Any]) -> list[str]:
+    base = (f"Baseline (DF, {margins['metric']} overall): {margins['baseline']:.2f} over "
+            f"{margins['baseline_seeds']} seed(s).")
+    if margins.get("rule", "delta") == "delta":
+        sigma = "undefined (one seed)" if margins.get("sigma") is None else f"{margins['sigma']:.3f}"
+        return [(f"Rule: delta. {base} Pooled σ = {sigma}; δ = max({margins['margin_sigmas']:g}σ, "
+                f"{margins['min_margin']:g}) = {margins['delta']:.3f} points."), ""]
+    lines = [(f"Rule: paired (per-seed differences to DF, variance pooled per family by a median, one-sided "
+              f"t-tests Holm-corrected per family at α = {margins['alpha']:g}). {base} S_I / S_II need a drop / "
+              f"gain of at least {margins['min_effect']:g} points; V_I needs the upper {1 - margins['alpha']:.0%} "
+              f"bound of the drop below {margins['harmless_margin']:g} point(s); policy IV needs a mean CKA fall of "
+              f"at least {margins['min_cka_effect']:g}."), "",
+             "| family | experiments pooled | ν | df (t reference) | σ̂ of the differences |", "|---|---|---|---|---|"]
+    for family, pool in margins.get("families", {}).items():
+        lines.append(f"| {family} | {pool['experiments']} | {pool['nu']} | {_number(pool['df'], '.1f')} | "
+                     f"{_number(pool['sd'], '.3f')} |")
+    return lines + [""]
+
+
+def _policy_iv_lines(cka: dict[str, Any]) -> list[str]:
+    lines = ["## Policy IV (CKA of V_I in phase 2)", "", f"Decision: {cka.get('decision')}. {cka.get('reason', '')}".strip(),
+             ""]
+    if cka.get("slopes"):
+        slopes = ", ".join(f"{s:.3g}" for s in cka["slopes"])
+        lines += [f"Per-seed slopes (per update): {slopes}; mean fall over phase 2 {cka['mean_fall']:.3f}"
+                  + (f"; t = {cka['t']:.3g}, df = {cka['df']}, p = {cka['p']:.3g}." if cka.get("p") is not None
+                     else "."), ""]
+    elif cka.get("slope") is not None:
+        lines += [(f"Linear fit over {len(cka['points'])} point(s) from {len(cka['runs'])} run(s): slope "
+                  f"{cka['slope']:.4g} per update, p = {cka['p']:.4g}, r = {cka['r']:.3f}."), ""]
+    lines += [f"- {how}" for how in (cka.get("phase2") or {}).values()]
+    return lines + [""]
 
 
 def selection_markdown(selection: dict[str, Any]) -> str:
@@ -217,36 +276,54 @@ def selection_markdown(selection: dict[str, Any]) -> str:
     lines += ["", f"Policy IV: **{'on' if selection['policy_iv'] else 'off'}**", ""]
     margins = selection.get("margins")
     if margins:
-        sigma = "undefined (one seed)" if margins.get("sigma") is None else f"{margins['sigma']:.3f}"
-        text = (f"Baseline (DF, {margins['metric']} overall): {margins['baseline']:.2f} over "
-                f"{margins['baseline_seeds']} seed(s). Pooled σ = {sigma}; δ = max({margins['margin_sigmas']:g}σ, "
-                f"{margins['min_margin']:g}) = {margins['delta']:.3f} points.")
-        lines += [text, ""]
+        lines += _margins_text(margins)
     if selection.get("notes"):
         lines += ["## Notes", ""] + [f"- {note}" for note in selection["notes"]] + [""]
     evidence = selection.get("evidence") or {}
+    alpha = (margins or {}).get("alpha", 0.05)
     titles = {"S_I": "S_I: re-initialise each layer", "S_II": "S_II: freeze each layer",
-              "V_I": "V_I: re-initialise each layer (top block)", "components": "Components (group-freeze, lr-x10)"}
+              "V_I": "V_I: re-initialise each layer (top block)", "components": "Components (group-freeze, lr-x10)",
+              "families": "Group, ×10 learning rate and last-k experiments against DF (reference)"}
     for key, title in titles.items():
         if key in evidence:
-            lines += [f"## {title}", "", _evidence_table(evidence[key], "for" if key == "components" else None)]
+            empty = "_no component chosen: the set is empty or its experiments are missing_" if key == "components" \
+                else "_no runs_"
+            lines += [f"## {title}", "", _evidence_table(evidence[key], "for" if key == "components" else None, alpha,
+                                                         empty)]
     if evidence.get("alignment"):
         table = pd.DataFrame(evidence["alignment"]).astype(object)
         table = table.map(lambda v: "n/a" if pd.isna(v) else f"{v:.3g}" if isinstance(v, float) else v)
         lines += ["## Alignment per layer (before fine-tuning, at the end, lost; test across seeds)", "",
                   markdown_table(table), ""]
-    cka = evidence.get("policy_iv")
-    if cka:
-        decision = f"Decision: {cka.get('decision')}. {cka.get('reason', '')}".strip()
-        lines += ["## Policy IV (CKA of V_I in phase 2)", "", decision, ""]
-        if cka.get("slope") is not None:
-            fit = (f"Linear fit over {len(cka['points'])} point(s) from {len(cka['runs'])} run(s): slope "
-                   f"{cka['slope']:.4g} per update, p = {cka['p']:.4g}, r = {cka['r']:.3f}.")
-            lines += [fit, ""]
-        for how in (cka.get("phase2") or {}).values():
-            lines.append(f"- {how}")
-        lines.append("")
+    if evidence.get("policy_iv"):
+        lines += _policy_iv_lines(evidence["policy_iv"])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def inactive_policies(selection: dict[str, Any]) -> str | None:
+    """A sentence naming the policies that act on nothing with these sets, or None when all can act.
+
+    Policies I and II act on S_I and S_II (phase 1 and 2), policy IV on V_II in phase 2 when on; policy
+    III only keeps V_I at K = 1, so it never changes a multiplier (SPEC "Slow-and-fast fine-tuning").
+
+    >>> inactive_policies({"sets": {"S_I": "0", "S_II": None, "V_I": None, "V_II": None}, "policy_iv": False})
+    'policies II (S_II is empty), IV (off) act on nothing; the policy methods run anyway'
+    >>> inactive_policies(paper_selection(12)) is None
+    True
+    """
+    sets = selection["sets"]
+    idle = [f"{name} ({why})" for name, why in (
+        ("I", "S_I is empty" if not sets.get("S_I") else None),
+        ("II", "S_II is empty" if not sets.get("S_II") else None),
+        ("IV", "off" if not selection.get("policy_iv") else ("V_II is empty" if not sets.get("V_II") else None)),
+    ) if why]
+    if not idle:
+        return None
+    if len(idle) == 3:
+        return ("every policy acts on nothing (" + "; ".join(idle) + "): slow-and-fast, FS and FF equal DF by "
+                "construction; they run anyway")
+    return f"polic{'ies' if len(idle) > 1 else 'y'} {', '.join(idle)} act{'' if len(idle) > 1 else 's'} on nothing; " \
+           "the policy methods run anyway"
 
 
 def write_selection(selection: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:

@@ -1,4 +1,5 @@
-"""SPEC's selection rules: which layers form S_I, S_II, V_I and V_II, from a layer sweep's results.
+"""The margin rule (``rule="delta"``): which layers form S_I, S_II, V_I and V_II, from a layer sweep's
+results; and what both rules share (:class:`SelectionOptions`, unit strings, the results table).
 
 Context:
     Slow-and-fast fine-tuning needs four weight sets. Guo et al. read them off their layer sweep:
@@ -8,8 +9,10 @@ Context:
     to the numbers of a layer sweep (:mod:`xlingual_probe.experiments.sweep`) so the sets of a new model or task are
     chosen the same way, and keeps the evidence behind every decision.
 
-Method (SPEC "Auto-selection of the weight sets"); every number is the mean over seeds of the
-overall performance (``final`` evaluation by default, option ``metric="best"``):
+Method (SPEC "Auto-selection of the weight sets": the former default, kept as an option; the default
+is the paired rule of :mod:`~xlingual_probe.selection._paired`, because δ here is set by the noisiest
+experiment, the seeds' pairing is ignored and V_I is chosen by absence of evidence); every number is
+the mean over seeds of the overall performance (``final`` evaluation by default, option ``metric="best"``):
 
     B      the baseline (DF) mean.
     σ      the pooled standard deviation of the runs: sqrt of the mean of the per-experiment
@@ -49,20 +52,43 @@ COMPONENT_NAMES = ("attention", "ffn")
 PAPER_COMPONENTS = {"S_II": "ffn", "V_II": "attention"}
 
 
+RULES = ("paired", "delta")
+# the score each rule reads: column ``<metric>_overall`` of the sweep's results.csv
+SCORE_METRICS = ("final", "best")
+
+
 @dataclass(frozen=True)
 class SelectionOptions:
     """The choices behind a selection, all recorded in ``selection.json``.
 
     Attributes:
-        metric: ``final`` (last evaluation) or ``best`` (best evaluation) overall performance.
-        margin_sigmas: δ is at least this many pooled standard deviations.
-        min_margin: δ is at least this many points (and exactly this with one seed).
-        cka_alpha: policy IV is on when the CKA slope of V_I in phase 2 is negative with p below this.
+        rule: ``paired`` (default: per-seed differences to DF, tests per family, Holm;
+            :mod:`~xlingual_probe.selection._paired`) or ``delta`` (the margin δ over a σ pooled across
+            every experiment; this module).
+        metric: the score compared: ``final`` (last evaluation) or ``best`` (best evaluation) overall
+            performance (:data:`SCORE_METRICS`).
+        alpha: paired rule: the family-wise error rate of each family's tests (Holm), the level of
+            V_I's confidence bounds, of the component comparisons and of policy IV's CKA test.
+        min_effect: paired rule: a layer joins S_I (S_II) only if its mean drop (gain) is at least
+            this many points.
+        harmless_margin: paired rule: a top layer joins V_I only if the upper (1 − alpha) confidence
+            bound of its re-initialisation drop is below this many points.
+        min_cka_effect: paired rule: policy IV needs the mean fall of the V_I CKA over phase 2 to be
+            at least this (CKA units).
+        margin_sigmas: delta rule: δ is at least this many pooled standard deviations.
+        min_margin: delta rule: δ is at least this many points (and exactly this with one seed).
+        cka_alpha: delta rule: policy IV is on when the pooled CKA slope of V_I in phase 2 is
+            negative with p below this.
         window: the phase window w of the policy (phase 2 of the DF run is replayed with it).
         threshold: the phase threshold of the policy.
     """
 
+    rule: str = "paired"
     metric: str = "final"
+    alpha: float = 0.05
+    min_effect: float = 0.5
+    harmless_margin: float = 1.0
+    min_cka_effect: float = 0.02
     margin_sigmas: float = 2.0
     min_margin: float = 0.5
     cka_alpha: float = 0.05
@@ -70,8 +96,16 @@ class SelectionOptions:
     threshold: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.metric not in ("final", "best"):
-            raise UserError(f"--metric must be 'final' or 'best', not {self.metric!r}")
+        if self.rule not in RULES:
+            raise UserError(f"--rule must be one of {', '.join(RULES)}, not {self.rule!r}")
+        if self.metric not in SCORE_METRICS:
+            raise UserError(f"--metric must be one of {', '.join(SCORE_METRICS)}, not {self.metric!r}")
+        if not 0 < self.alpha < 1:
+            raise UserError("--alpha must be in (0, 1)")
+        if self.min_effect < 0 or self.min_cka_effect < 0:
+            raise UserError("--min-effect and --min-cka-effect must be >= 0")
+        if self.harmless_margin <= 0:
+            raise UserError("--harmless-margin must be > 0")
         if self.margin_sigmas < 0 or self.min_margin < 0:
             raise UserError("--margin-sigmas and --min-margin must be >= 0")
         if not 0 < self.cka_alpha < 1:
@@ -121,19 +155,18 @@ def normalise_results(results: pd.DataFrame) -> pd.DataFrame:
 
 def experiment_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per experiment label: experiment, label, unit, component, n, mean, std (ddof 1), var."""
+    values = pd.to_numeric(results[score_column(results, metric)], errors="coerce")
+    grouped = results.assign(_score=values).groupby(["experiment", "label", "unit", "component"], sort=False)
+    stats = grouped["_score"].agg(n="count", mean="mean", std="std", var="var").reset_index()
+    return stats[["experiment", "label", "unit", "component", "n", "mean", "std", "var"]]
+
+
+def score_column(results: pd.DataFrame, metric: str) -> str:
+    """The results column of ``metric`` (``<metric>_overall``); UserError when the table lacks it."""
     column = f"{metric}_overall"
     if column not in results:
         raise UserError(f"the sweep results have no {column!r} column")
-    rows = []
-    for (experiment, label, unit, component), group in results.groupby(
-            ["experiment", "label", "unit", "component"], sort=False):
-        values = pd.to_numeric(group[column], errors="coerce").dropna()
-        n = len(values)
-        rows.append({"experiment": experiment, "label": label, "unit": unit, "component": component, "n": n,
-                     "mean": values.mean() if n else math.nan,
-                     "std": values.std(ddof=1) if n > 1 else math.nan,
-                     "var": values.var(ddof=1) if n > 1 else math.nan})
-    return pd.DataFrame(rows, columns=["experiment", "label", "unit", "component", "n", "mean", "std", "var"])
+    return column
 
 
 def pooled_sigma(stats: pd.DataFrame) -> float:
@@ -145,6 +178,19 @@ def pooled_sigma(stats: pd.DataFrame) -> float:
     """
     variances = stats.loc[stats["n"] >= 2, "var"].dropna()
     return math.sqrt(variances.mean()) if len(variances) else math.nan
+
+
+def preset_note(name: str, experiment: str, units: set[str], layers: list[int], num_layers: int) -> str | None:
+    """A note when ``experiment`` ran on other layers (a preset such as ``bottom4``) than ``name``'s ``layers``.
+
+    >>> preset_note("V_II", "lr-x10", {"top2"}, [9, 10, 11], 12)
+    "V_II: the lr-x10 experiments ran on layers 10-11 (top2), not on V_II's layers 9-11"
+    """
+    run_on = sorted({layer for unit in units for layer in parse_layers(unit, num_layers)})
+    if run_on == sorted(layers):
+        return None
+    return (f"{name}: the {experiment} experiments ran on layers {format_layers(run_on)} ({', '.join(sorted(units))}), "
+            f"not on {name}'s layers {format_layers(layers)}")
 
 
 def _row(stat: pd.Series, baseline: float, decision: str) -> dict[str, Any]:
@@ -267,11 +313,9 @@ class _Selector:
         elif abs(att - ffn) <= self.delta:
             self.notes.append(f"{name}: {experiment} attention and ffn differ by {abs(att - ffn):.2f} ≤ δ; "
                               f"{chosen} is chosen but the evidence is weak")
-        units = {r["unit"] for r in by_component.values()}
-        run_on = sorted({layer for u in units for layer in parse_layers(u, self.num_layers)})
-        if run_on != sorted(layers):
-            self.notes.append(f"{name}: the {experiment} experiments ran on layers {format_layers(run_on)} "
-                              f"({', '.join(sorted(units))}), not on {name}'s layers {format_layers(layers)}")
+        note = preset_note(name, experiment, {r["unit"] for r in by_component.values()}, layers, self.num_layers)
+        if note:
+            self.notes.append(note)
         best_all = by_component.get("all")
         if best_all is not None and float(best_all["mean"]) > max(att, ffn):
             self.notes.append(f"{name}: the whole-layer {experiment} run scored highest "
@@ -288,37 +332,34 @@ class _Selector:
         return chosen, evidence
 
 
-def select_weight_sets(results: pd.DataFrame, num_layers: int, options: SelectionOptions | None = None,
-                       cka: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Choose S_I, S_II, V_I, V_II (and policy IV) from a sweep's results table.
+def select_delta(results: pd.DataFrame, num_layers: int, options: SelectionOptions) -> dict[str, Any]:
+    """Choose S_I, S_II, V_I, V_II with the margin rule (module docstring); policy IV is added by the caller.
 
     Args:
         results: one row per finished sweep job (the sweep's ``results.csv``, RESULT_COLUMNS).
         num_layers: the model's number of layers.
         options: the margins and metric.
-        cka: the policy IV decision of :func:`~xlingual_probe.selection.policy_iv_from_cka` for
-            the chosen V_I, or ``None`` (no CKA evidence: policy IV on, the paper's default).
 
     Returns:
-        The selection (the ``selection.json`` schema, ``source`` = ``auto``).
+        The selection (the ``selection.json`` schema, ``rule`` = ``delta``) without its policy IV decision.
 
     Raises:
         UserError: no finished baseline run, or a malformed table.
     """
-    options = options or SelectionOptions()
     stats = experiment_stats(normalise_results(results), options.metric)
     selector = _Selector(stats, num_layers, options)
     s1, v1, ev_s1, ev_v1 = selector.select_s1_v1()
     s2, ev_s2 = selector.select_s2(s1)
     c_s2, ev_c_s2 = selector.choose_component("S_II", "group-freeze", s2, "freezing")
     c_v2, ev_c_v2 = selector.choose_component("V_II", "lr-x10", v1, "a ×10 learning rate")
-    selection = {
-        "schema_version": SCHEMA_VERSION, "source": "auto", "num_layers": num_layers,
+    return {
+        "schema_version": SCHEMA_VERSION, "source": "auto", "rule": "delta", "num_layers": num_layers,
         "sets": {"S_I": unit_string(s1, None), "S_II": unit_string(s2, c_s2),
                  "V_I": unit_string(v1, None), "V_II": unit_string(v1, c_v2)},
         "policy_iv": True,
         "components": {"S_II": c_s2 if s2 else None, "V_II": c_v2 if v1 else None},
-        "margins": {"delta": selector.delta, "sigma": None if math.isnan(selector.sigma) else selector.sigma,
+        "margins": {"rule": "delta", "delta": selector.delta,
+                    "sigma": None if math.isnan(selector.sigma) else selector.sigma,
                     "margin_sigmas": options.margin_sigmas, "min_margin": options.min_margin,
                     "metric": options.metric, "baseline": selector.baseline,
                     "baseline_std": None if math.isnan(selector.base["std"]) else float(selector.base["std"]),
@@ -329,13 +370,3 @@ def select_weight_sets(results: pd.DataFrame, num_layers: int, options: Selectio
                      + [{**row, "for": "V_II"} for row in ev_c_v2]},
         "notes": selector.notes,
     }
-    if cka is None:
-        selection["evidence"]["policy_iv"] = {"decision": "on", "reason": "no CKA evidence; paper default"}
-        selection["notes"].append("policy IV: no CKA evidence; paper default (on)")
-    else:
-        selection["policy_iv"] = bool(cka["on"])
-        selection["evidence"]["policy_iv"] = cka
-        selection["notes"].extend(cka.get("notes", []))
-    if not v1 and selection["policy_iv"]:
-        selection["notes"].append("policy IV is on but V_I (and so V_II) is empty: it acts on nothing")
-    return selection

@@ -7,5 +7,6 @@ True
 
 from xlingual_probe.tasks import classification, panx, qa_data, synthetic, xnli  # noqa: F401  (registration)
 from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, get_task
+from xlingual_probe.tasks._splits import HALVES
 
-__all__ = ["TASKS", "DataOptions", "Task", "TaskData", "get_task"]
+__all__ = ["HALVES", "TASKS", "DataOptions", "Task", "TaskData", "get_task"]

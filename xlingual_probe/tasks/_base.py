@@ -1,8 +1,9 @@
 """What every task provides to the training loop: raw data per language, encoding, and scoring.
 
 A task turns a data source (a Hugging Face hub dataset or local files in the benchmark's own format)
-into a :class:`TaskData` — raw training examples in the source language and raw evaluation examples
-per language — and knows how to encode them for a model, how to turn model outputs into predictions
+into a :class:`TaskData` — raw training examples in the source language, raw evaluation examples
+per language split into held-out halves, and labelled test examples where the task has them (see
+:mod:`~xlingual_probe.tasks._splits`) — and knows how to encode them for a model, how to turn model outputs into predictions
 and how to score predictions with the benchmark's official metric (on a 0–100 scale).
 
 The loop never looks inside examples: it calls :meth:`Task.encode`, batches the encoded features
@@ -22,12 +23,22 @@ from typing import Any, ClassVar, Literal
 
 import datasets
 
+from xlingual_probe.tasks._sources import data_role
+from xlingual_probe.tasks._splits import (
+    FEW_SHOT_RULE,
+    HALVES,
+    HALVES_RULE,
+    KeyFunction,
+    draw_few_shot,
+    half_of,
+    row_number_keys,
+    subsample_rows,
+)
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.registry import Registry
 
 Head = Literal["sequence", "token", "qa"]
 Parallel = Literal["rows", "ids"]
-ROW_COLUMN = "__row__"  # rides along through few-shot splitting and subsampling (see finish_task_data)
 
 
 @dataclass
@@ -41,10 +52,16 @@ class DataOptions:
         langs: evaluation languages (source included or not: it is always evaluated); ``None``
             means every language the task offers (that the local folder holds).
         train_size: seeded subsample of the training set (examples); ``None`` keeps all.
-        eval_size: seeded subsample of each language's evaluation set (examples); ``None`` all.
-        seed: seed of the subsampling (kept apart from the training seed on purpose: every
-            training seed sees the same data).
+        eval_size: subsample of each language's evaluation set (examples; the ids with the smallest
+            seeded hash, so the same ids in every parallel language); ``None`` all.
+        seed: seed of the subsampling and of the held-out halves (kept apart from the training seed
+            on purpose: every training seed sees the same data, few-shot draws aside).
         few_shot: examples per target language moved from its validation split into training.
+        shot_seed: seed of the few-shot draw (the training seed: the paper and fsxlt draw new shots
+            for every seed).
+        test: load the labelled test split: ``None`` where the task has one (local files or the hub),
+            ``True`` required (an error if there is none), ``False`` never.
+        test_size: seeded subsample of each language's test split (examples); ``None`` keeps all.
         text_columns: for bring-your-own classification: the column(s) holding the text(s).
         label_column: for bring-your-own classification: the label column.
         train_file: an explicit training file (e.g. a SQuAD-v1.1 JSON for QA), overriding the
@@ -58,6 +75,9 @@ class DataOptions:
     eval_size: int | None = None
     seed: int = 0
     few_shot: int = 0
+    shot_seed: int = 0
+    test: bool | None = None
+    test_size: int | None = None
     text_columns: list[str] | None = None
     label_column: str | None = None
     train_file: str | None = None
@@ -78,8 +98,18 @@ class TaskData:
 
     Attributes:
         train: training examples (source language, plus few-shot target examples if asked).
-        eval: evaluation examples per language, source language first, then targets in order.
+        eval: evaluation examples per language, source language first, then targets in order (both
+            halves, in file order).
         labels: label names for classification/tagging tasks (index = class id), else ``None``.
+        eval_ids: the example id of every row of ``eval`` (see :mod:`~xlingual_probe.tasks._splits`).
+        halves: the half (``selection`` / ``reporting``) of every row of ``eval``.
+        split_seed: the seed of the halves' hash.
+        id_name: what an example id is (``row number`` in the language's file, ``id column``).
+        unit: what decides a row's half (``example``, ``premise group``).
+        test: labelled test examples per language (empty: no test split is scored).
+        test_ids: the example id of every row of ``test``.
+        test_note: why no test split is scored although the task may have one (a refused file).
+        shots: the ids of the few-shot examples moved into training, per target language.
         eval_rows: per language, the position of each example of ``eval`` in that language's
             evaluation split as loaded (before few-shot examples left it and before subsampling): what
             pairs up the rows of evaluation sets that are translations of each other row for row.
@@ -89,8 +119,32 @@ class TaskData:
     train: datasets.Dataset
     eval: dict[str, datasets.Dataset]
     labels: list[str] | None = None
+    eval_ids: dict[str, list[str]] = field(default_factory=dict)
+    halves: dict[str, list[str]] = field(default_factory=dict)
+    split_seed: int = 0
+    id_name: str = "row number"
+    unit: str = "example"
+    test: dict[str, datasets.Dataset] = field(default_factory=dict)
+    test_ids: dict[str, list[str]] = field(default_factory=dict)
+    test_note: str | None = None
+    shots: dict[str, list[str]] = field(default_factory=dict)
     eval_rows: dict[str, list[int]] = field(default_factory=dict)
     split_sizes: dict[str, int] = field(default_factory=dict)
+
+    def half(self, lang: str, name: str) -> datasets.Dataset:
+        """The rows of ``lang``'s evaluation set in half ``name`` (``selection`` or ``reporting``)."""
+        return self.eval[lang].select([i for i, h in enumerate(self.halves[lang]) if h == name])
+
+    def few_shot_record(self, few_shot: int, seed: int) -> dict[str, Any]:
+        """``few_shot.json``: the ``few_shot`` shots per target language drawn with the training ``seed``."""
+        return {"few_shot": few_shot, "seed": seed, "ids": self.id_name, "unit": self.unit, "rule": FEW_SHOT_RULE,
+                "shots": self.shots}
+
+    def split_record(self) -> dict[str, Any]:
+        """``eval_split.json``: the rule, its seed, what ids and units are, and each half's ids per language."""
+        return {"rule": HALVES_RULE, "seed": self.split_seed, "ids": self.id_name, "unit": self.unit,
+                "languages": {lang: {name: [i for i, h in zip(self.eval_ids[lang], self.halves[lang]) if h == name]
+                                     for name in HALVES} for lang in self.eval}}
 
 
 class Task(ABC):
@@ -207,28 +261,6 @@ def resolve_languages(available: list[str] | tuple[str, ...], opts: DataOptions,
     return [opts.source_lang] + [lang for lang in wanted if lang != opts.source_lang]
 
 
-def split_few_shot(eval_sets: dict[str, datasets.Dataset], opts: DataOptions
-                   ) -> tuple[list[datasets.Dataset], dict[str, datasets.Dataset]]:
-    """Move ``opts.few_shot`` seeded examples of each target language out of its evaluation set.
-
-    Returns:
-        The few-shot subsets (to be mixed into training) and the reduced evaluation sets.
-    """
-    if opts.few_shot <= 0:
-        return [], eval_sets
-    shots, remaining = [], {}
-    for lang, ds in eval_sets.items():
-        if lang == opts.source_lang:
-            remaining[lang] = ds
-            continue
-        if opts.few_shot >= len(ds):
-            raise UserError(f"--few-shot {opts.few_shot} leaves no evaluation data for {lang} ({len(ds)} examples)")
-        shuffled = ds.shuffle(seed=opts.seed)
-        shots.append(shuffled.select(range(opts.few_shot)).flatten_indices())
-        remaining[lang] = shuffled.select(range(opts.few_shot, len(ds))).flatten_indices()
-    return shots, remaining
-
-
 def task_folder(root: Path, name: str) -> Path:
     """``root/name`` when it exists (a folder of several tasks, like ../shared/data), else ``root``."""
     sub = root / name
@@ -236,24 +268,100 @@ def task_folder(root: Path, name: str) -> Path:
 
 
 def finish_task_data(train: datasets.Dataset, eval_sets: dict[str, datasets.Dataset], opts: DataOptions,
-                     labels: list[str] | None = None) -> TaskData:
-    """Apply the options every task shares: subsample train/eval (seeded) and move few-shot examples.
+                     labels: list[str] | None = None, *, keys: KeyFunction = row_number_keys,
+                     test: LabelledTest | None = None) -> TaskData:
+    """Apply the options every task shares: the few-shot draw, the seeded subsamples and the halves.
 
-    ``eval_sets`` must already be ordered source first (see :func:`resolve_languages`). Each
-    example's position in its split is carried through the selections in a temporary column and
-    returned as :attr:`TaskData.eval_rows`.
+    In this order (:mod:`~xlingual_probe.tasks._splits`): the few-shot shots leave each target
+    language's full validation split (their units with them), the rest is subsampled by id
+    (``eval_size``), every row gets its half, the test splits are subsampled by id (``test_size``).
+
+    Args:
+        train: the source language's training examples.
+        eval_sets: evaluation examples per language, ordered source first (see :func:`resolve_languages`).
+        opts: the data options.
+        labels: the label names (classification / tagging).
+        keys: the example ids and units of the task's evaluation (and test) rows.
+        test: the labelled test splits (:func:`load_test_sets`; none: no test split).
     """
-    sizes = {lang: len(ds) for lang, ds in eval_sets.items()}
-    eval_sets = {lang: ds.add_column(ROW_COLUMN, list(range(len(ds)))) for lang, ds in eval_sets.items()}
-    # few-shot examples come out of the full validation split before it is subsampled
-    shots, eval_sets = split_few_shot(eval_sets, opts)
-    shots = [s.remove_columns(ROW_COLUMN) for s in shots]
+    eval_keys = keys(eval_sets, opts.source_lang)
+    rows: dict[str, list[int]] = {}
+    shots: list[datasets.Dataset] = []
+    shot_ids: dict[str, list[str]] = {}
+    for lang, ds in eval_sets.items():
+        rows[lang] = list(range(len(ds)))
+        if opts.few_shot > 0 and lang != opts.source_lang:
+            drawn, rows[lang] = draw_few_shot(eval_keys[lang], lang, opts.few_shot, opts.shot_seed)
+            shots.append(ds.select(drawn).flatten_indices())
+            shot_ids[lang] = [eval_keys[lang].ids[r] for r in drawn]
+        rows[lang] = subsample_rows(eval_keys[lang].ids, rows[lang], opts.eval_size, opts.seed)
     train = subsample(train, opts.train_size, opts.seed)
-    eval_sets = {lang: subsample(ds, opts.eval_size, opts.seed) for lang, ds in eval_sets.items()}
-    rows = {lang: list(ds[ROW_COLUMN]) for lang, ds in eval_sets.items()}
-    eval_sets = {lang: ds.remove_columns(ROW_COLUMN) for lang, ds in eval_sets.items()}
     if shots:
         train = datasets.concatenate_datasets([train, *[s.cast(train.features) for s in shots]])
     if len(train) == 0:
         raise UserError("the training set is empty")
-    return TaskData(train=train, eval=eval_sets, labels=labels, eval_rows=rows, split_sizes=sizes)
+    test = test or LabelledTest()
+    test_sets = test.sets
+    test_keys = keys(test_sets, opts.source_lang) if test_sets else {}
+    test_rows = {lang: subsample_rows(test_keys[lang].ids, range(len(ds)), opts.test_size, opts.seed)
+                 for lang, ds in test_sets.items()}
+    return TaskData(
+        train=train,
+        eval={lang: _select(ds, rows[lang]) for lang, ds in eval_sets.items()},
+        labels=labels,
+        eval_ids={lang: [eval_keys[lang].ids[r] for r in rows[lang]] for lang in eval_sets},
+        halves={lang: [half_of(eval_keys[lang].units[r], opts.seed) for r in rows[lang]] for lang in eval_sets},
+        split_seed=opts.seed,
+        id_name=next(iter(eval_keys.values())).id_name,
+        unit=next(iter(eval_keys.values())).unit_name,
+        test={lang: _select(ds, test_rows[lang]) for lang, ds in test_sets.items()},
+        test_ids={lang: [test_keys[lang].ids[r] for r in test_rows[lang]] for lang in test_sets},
+        test_note=test.note,
+        shots=shot_ids,
+        eval_rows=rows,
+        split_sizes={lang: len(ds) for lang, ds in eval_sets.items()},
+    )
+
+
+def _select(ds: datasets.Dataset, rows: list[int]) -> datasets.Dataset:
+    """``ds[rows]`` as a plain dataset (``ds`` itself when every row is kept in order)."""
+    return ds if rows == list(range(len(ds))) else ds.select(rows).flatten_indices()
+
+
+@dataclass
+class LabelledTest:
+    """The labelled test sets a task found, or why it scores none.
+
+    Attributes:
+        sets: test examples per language (empty: none).
+        note: why there are none although the task may have some (a refused file), else ``None``.
+    """
+
+    sets: dict[str, datasets.Dataset] = field(default_factory=dict)
+    note: str | None = None
+
+
+def load_test_sets(langs: list[str], opts: DataOptions, task: str,
+                   load_one: Callable[[str], datasets.Dataset | None]) -> LabelledTest:
+    """The labelled test split of each language that has one (``load_one(lang)``; ``None`` = none).
+
+    ``opts.test`` ``False``: none are loaded. ``None`` (the default, "where the task has labelled test
+    data"): a refused file (stripped or constant labels) means no test split, with the refusal as the
+    note. ``True``: required, a refusal or a task without test data is an error.
+
+    Raises:
+        UserError: ``opts.test`` is ``True`` and a test file is refused or no language has one.
+    """
+    if opts.test is False:
+        return LabelledTest()
+    try:
+        with data_role("test"):  # the run identity's fingerprint tells test files from evaluation files
+            sets = {lang: ds for lang in langs if (ds := load_one(lang)) is not None}
+    except UserError as refused:
+        if opts.test:
+            raise
+        return LabelledTest(note=f"test not scored: {refused}")
+    if opts.test and not sets:
+        raise UserError(f"--score-test: task {task!r} has no labelled test split here "
+                        "(pass --no-score-test, or give labelled test files)")
+    return LabelledTest(sets)

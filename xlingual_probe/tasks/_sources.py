@@ -7,7 +7,7 @@ readers note what they read while :func:`recording` is active, and the training 
 the files, the hub's fingerprint of each split). Outside :func:`recording` the notes are dropped.
 
 Each note has a ``role``: ``train`` for what a task reads inside :func:`data_role` ``("train")``,
-else ``eval``; a ``dataset`` label may say which benchmark a training file belongs to (QA: ``squad``,
+``test`` for the labelled test splits (read inside ``data_role("test")``), else ``eval``; a ``dataset`` label may say which benchmark a training file belongs to (QA: ``squad``,
 ``tydiqa``, ...), so the loop can tell an in-domain evaluation from a zero-shot one.
 
 >>> with recording() as notes:
@@ -44,7 +44,7 @@ def recording() -> Iterator[list[dict[str, Any]]]:
 
 @contextlib.contextmanager
 def data_role(role: str, dataset: str | None = None) -> Iterator[None]:
-    """Label the reads inside the block (``train``; ``dataset`` names the benchmark the data belong to)."""
+    """Label the reads inside the block (``train``, ``test``; ``dataset`` names the benchmark the data belong to)."""
     token = _ROLE.set((role, dataset))
     try:
         yield

@@ -6,7 +6,9 @@ Scored by accuracy (0–100), as XTREME's ``run_classify.py`` does for XNLI.
 Bring-your-own data (``--task classification``) is a folder of ``{split}-{lang}.{tsv,csv,jsonl}``
 files (or ``{lang}/{split}.{tsv,csv,jsonl}``) with a header row (TSV/CSV) or keys (JSONL); the text
 column(s) and the label column are named with ``--text-columns`` and ``--label-column``. Splits:
-``train`` (source language), ``dev``/``validation`` (every language), ``test`` (where labelled).
+``train`` (source language), ``dev``/``validation`` (every language), ``test`` (where present: scored for
+reporting; missing or constant labels are refused). A row's id is its row number in its file, which
+decides its held-out half: row-aligned (parallel) files keep translations in the same half.
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ import datasets
 import numpy as np
 from transformers import DataCollatorWithPadding
 
-from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._base import (
+    TASKS,
+    DataOptions,
+    Task,
+    TaskData,
+    finish_task_data,
+    load_test_sets,
+    resolve_languages,
+)
 from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.tasks._sources import data_role, note_file
+from xlingual_probe.tasks._splits import UNLABELLED_TEST, check_labelled_test
 from xlingual_probe.utils.errors import UserError, not_utf8
 
 
@@ -155,7 +166,20 @@ class FolderClassificationTask(SentenceClassificationTask):
         train = self._standardise(raw_train, opts, labels, train_path)
         eval_sets = {lang: self._standardise(read_table(files[("dev", lang)]), opts, labels, files[("dev", lang)])
                      for lang in langs}
-        return finish_task_data(train, eval_sets, opts, labels)
+        test = load_test_sets(langs, opts, self.name, lambda lang: self._test_set(files, lang, opts, labels))
+        return finish_task_data(train, eval_sets, opts, labels, test=test)
+
+    def _test_set(self, files: dict[tuple[str, str], Path], lang: str, opts: DataOptions, labels: list[str]
+                  ) -> datasets.Dataset | None:
+        path = files.get(("test", lang))
+        if path is None:
+            return None
+        raw = read_table(path)
+        if opts.label_column not in raw.column_names or not all(str(x) for x in raw[opts.label_column]):
+            raise UserError(f"{path}: no label column {opts.label_column!r} or an empty label: {UNLABELLED_TEST}")
+        ds = self._standardise(raw, opts, labels, path)
+        check_labelled_test(str(path), ds["label"])
+        return ds
 
     @staticmethod
     def _column(ds: datasets.Dataset, name: str) -> list:

@@ -26,9 +26,13 @@ PAN-X sources:
       (configs ``{lang}``) the same way.
     * Local XTREME files in a folder (or its ``panx/`` sub-folder): ``train-{source}.tsv`` and
       ``dev-{lang}.tsv``, one ``token<TAB>tag`` per line and a blank line between sentences. The
-      languages on offer are those with a dev file; test files are not read (XTREME strips their
-      labels). XTREME's raw files prefix every token with its language (``en:Paris``); a file whose
-      tokens all carry the ``{lang}:`` prefix has it removed.
+      languages on offer are those with a dev file. XTREME's raw files prefix every token with its
+      language (``en:Paris``); a file whose tokens all carry the ``{lang}:`` prefix has it removed.
+
+Test split (reporting only): the hub's ``test`` split, or local ``test-{lang}.tsv`` files in the dev
+format. XTREME ships its PAN-X test files with the tags stripped: a test file with a line without a
+tag, or whose tags are all the same, is refused. PAN-X is not parallel across languages: each
+sentence's id is its number in its own file, and the held-out halves split by it.
 """
 
 from __future__ import annotations
@@ -42,9 +46,18 @@ from typing import Any, ClassVar
 import datasets
 from transformers import DataCollatorForTokenClassification
 
-from xlingual_probe.tasks._base import TASKS, DataOptions, Task, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._base import (
+    TASKS,
+    DataOptions,
+    Task,
+    TaskData,
+    finish_task_data,
+    load_test_sets,
+    resolve_languages,
+)
 from xlingual_probe.tasks._encoding import tokenize_examples
 from xlingual_probe.tasks._sources import data_role, note_file, note_hub
+from xlingual_probe.tasks._splits import UNLABELLED_TEST, check_labelled_test
 from xlingual_probe.utils.errors import UserError, not_utf8
 
 IGNORE_INDEX = -100  # label of positions the loss and the metric skip (PyTorch's CrossEntropyLoss default)
@@ -260,13 +273,15 @@ class TokenClassificationTask(Task):
         }
 
 
-def read_conll(path: Path, labels: list[str], lang: str | None = None) -> datasets.Dataset:
+def read_conll(path: Path, labels: list[str], lang: str | None = None, test: bool = False) -> datasets.Dataset:
     """Read a ``token<TAB>tag`` file (blank line between sentences) into ``tokens``/``ner_tags``.
 
     A file whose every token starts with ``{lang}:`` (XTREME's raw PAN-X files) has the prefix removed.
+    A ``test`` file must carry its tags: one without them, or with one tag throughout, is refused.
 
     Raises:
-        UserError: on a line without a tab, an unknown tag, an unreadable or empty file.
+        UserError: on a line without a tab, an unknown tag, an unreadable or empty file, or an
+            unlabelled test file.
     """
     index = {name: i for i, name in enumerate(labels)}
     sentences: list[tuple[list[str], list[int]]] = []
@@ -283,6 +298,8 @@ def read_conll(path: Path, labels: list[str], lang: str | None = None) -> datase
                         tokens, tags = [], []
                     continue
                 parts = line.split("\t")
+                if test and (len(parts) < 2 or not parts[-1].strip()):
+                    raise UserError(f"{path}:{line_no}: no tag: {UNLABELLED_TEST}")
                 if len(parts) < 2:
                     raise UserError(f"{path}:{line_no}: expected token<TAB>tag, got {line[:60]!r}")
                 tag = parts[-1].strip()
@@ -296,6 +313,8 @@ def read_conll(path: Path, labels: list[str], lang: str | None = None) -> datase
         sentences.append((tokens, tags))
     if not sentences:
         raise UserError(f"{path} holds no sentences")
+    if test:
+        check_labelled_test(str(path), [tag for _, ids in sentences for tag in ids])
     prefix = f"{lang}:" if lang else None
     if prefix and all(t.startswith(prefix) for words, _ in sentences for t in words):
         sentences = [([t[len(prefix):] for t in words], ids) for words, ids in sentences]
@@ -328,7 +347,13 @@ class PanXTask(TokenClassificationTask):
         with data_role("train"):
             train = read_conll(self._train_file(folder, opts), self.labels, opts.source_lang)
         eval_sets = {lang: read_conll(folder / f"dev-{lang}.tsv", self.labels, lang) for lang in langs}
-        return finish_task_data(train, eval_sets, opts, list(self.labels))
+
+        def local_test(lang: str) -> datasets.Dataset | None:
+            path = folder / f"test-{lang}.tsv"
+            return read_conll(path, self.labels, lang, test=True) if path.is_file() else None
+
+        test = load_test_sets(langs, opts, self.name, local_test)
+        return finish_task_data(train, eval_sets, opts, list(self.labels), test=test)
 
     def _train_file(self, folder: Path, opts: DataOptions) -> Path:
         if opts.train_file:
@@ -358,10 +383,16 @@ class PanXTask(TokenClassificationTask):
                 raise UserError(f"{self.hub_path} ({lang}): unexpected tag set {names}; expected {self.labels}")
             return ds.select_columns(["tokens", "ner_tags"]).cast(token_features(self.labels))
 
+        def hub_test(lang: str) -> datasets.Dataset:
+            ds = load_split(lang, "test")
+            check_labelled_test(f"{self.hub_path} ({lang}, test)", [t for tags in ds["ner_tags"] for t in tags])
+            return ds
+
         with data_role("train"):
             train = load_split(opts.source_lang, "train")
         eval_sets = {lang: load_split(lang, "validation") for lang in langs}
-        return finish_task_data(train, eval_sets, opts, list(self.labels))
+        test = load_test_sets(langs, opts, self.name, hub_test)
+        return finish_task_data(train, eval_sets, opts, list(self.labels), test=test)
 
 
 @TASKS.register("wikiann")

@@ -28,6 +28,13 @@ All of them evaluate per language on SQuAD-v1.1-shaped data and, zero-shot, trai
   in one split, told apart by the language name that starts each ``id``, e.g. ``finnish-...``;
   XTREME's ``google/xtreme`` ``tydiqa`` config holds the same GoldP data). Hub loading was written
   against the datasets' documented layouts but could not be exercised offline.
+
+**Test splits** (reporting only): MLQA's ``test`` split (hub ``facebook/mlqa``, or local
+``test-context-{l}-question-{l}.json`` / ``MLQA_V1/test/...``) and ``squad-json``'s ``test-{l}.json``.
+XQuAD and TyDiQA-GoldP publish one labelled split each (XTREME uses it as the test set): here it is the
+evaluation set, and its reporting half is the held-out number; there is no separate test split. A test
+file with a question without answers is refused (stripped labels). Every row's id is its question
+``id`` (MLQA and XQuAD share it across languages), which decides its held-out half.
 """
 
 from __future__ import annotations
@@ -43,10 +50,12 @@ from xlingual_probe.tasks._base import (
     DataOptions,
     TaskData,
     finish_task_data,
+    load_test_sets,
     resolve_languages,
     task_folder,
 )
 from xlingual_probe.tasks._sources import data_role, note_file, note_hub
+from xlingual_probe.tasks._splits import UNLABELLED_TEST, column_keys
 from xlingual_probe.tasks.qa import QATask
 from xlingual_probe.utils.errors import UserError, not_utf8
 
@@ -70,11 +79,12 @@ def _malformed(path: Path, where: str, what: str) -> UserError:
     return UserError(f"{path} is not SQuAD-v1.1 JSON: {where}{what}")
 
 
-def read_squad_json(path: Path) -> datasets.Dataset:
+def read_squad_json(path: Path, test: bool = False) -> datasets.Dataset:
     """Read a SQuAD-v1.1 JSON file (``{"data": [{"paragraphs": [{"context", "qas": [...]}]}]}``).
 
     Args:
         path: the JSON file.
+        test: a test file: a question without answers means stripped labels (refused as such).
 
     Returns:
         One row per question with the columns of :data:`QA_FEATURES`.
@@ -106,7 +116,7 @@ def read_squad_json(path: Path) -> datasets.Dataset:
                     or not isinstance(paragraph.get("qas"), list)):
                 raise _malformed(path, where, 'expected an object with a "context" string and a "qas" list')
             for q, qa in enumerate(paragraph["qas"]):
-                qa_id, question, answers = _read_qa(qa, path, f"{where}qas[{q}]: ")
+                qa_id, question, answers = _read_qa(qa, path, f"{where}qas[{q}]: ", test)
                 rows["id"].append(qa_id)
                 rows["context"].append(paragraph["context"])
                 rows["question"].append(question)
@@ -138,12 +148,14 @@ def unique_ids(ids: list[str]) -> list[str]:
     return out
 
 
-def _read_qa(qa: Any, path: Path, where: str) -> tuple[str, str, dict[str, list]]:
+def _read_qa(qa: Any, path: Path, where: str, test: bool = False) -> tuple[str, str, dict[str, list]]:
     if not isinstance(qa, dict) or "id" not in qa or not isinstance(qa.get("question"), str):
         raise _malformed(path, where, 'expected an object with "id", "question" and "answers"')
     answers = qa.get("answers")
     if not isinstance(answers, list):
         raise _malformed(path, where, 'expected an "answers" list')
+    if test and not answers:
+        raise UserError(f"{path}: question {qa['id']!r} has no answers: {UNLABELLED_TEST}")
     if not answers:
         raise UserError(f"{path}: question {qa['id']!r} has no answers "
                         "(SQuAD-2.0 unanswerable questions are not supported)")
@@ -190,6 +202,8 @@ class SquadFolderTask(QATask):
     eval_patterns: ClassVar[tuple[str, ...]]  # relative paths with a {lang} field, tried in order
     hub_eval: ClassVar[tuple[str, str] | None] = None  # (dataset, config with a {lang} field)
     hub_train: ClassVar[tuple[str, str | None, str]] = ("rajpurkar/squad", None, "train")
+    test_patterns: ClassVar[tuple[str, ...]] = ()  # local test files, like eval_patterns; empty = no test split
+    hub_test: ClassVar[bool] = False  # the hub_eval dataset has a labelled ``test`` split
 
     def load(self, opts: DataOptions) -> TaskData:
         root = opts.resolved_data_dir()
@@ -205,13 +219,16 @@ class SquadFolderTask(QATask):
         with data_role("train", dataset=self.train_dataset(train_file, folder)):
             train = read_squad_json(train_file)
         eval_sets = {lang: read_squad_json(eval_files[lang]) for lang in langs}
-        return finish_task_data(train, eval_sets, opts)
+        test_files = self._eval_files(folder, self.test_patterns)
+        test = load_test_sets(langs, opts, self.name, lambda lang: read_squad_json(test_files[lang], test=True)
+                                   if lang in test_files else None)
+        return finish_task_data(train, eval_sets, opts, keys=column_keys("id"), test=test)
 
-    def _eval_files(self, folder: Path) -> dict[str, Path]:
-        """Map language → evaluation file for the languages present in ``folder``."""
+    def _eval_files(self, folder: Path, patterns: tuple[str, ...] | None = None) -> dict[str, Path]:
+        """Map language → evaluation file (or the file of ``patterns``) for the languages present in ``folder``."""
         found: dict[str, Path] = {}
         for lang in self.languages:
-            path = next((folder / p.format(lang=lang) for p in self.eval_patterns
+            path = next((folder / p.format(lang=lang) for p in (self.eval_patterns if patterns is None else patterns)
                          if (folder / p.format(lang=lang)).is_file()), None)
             if path is not None:
                 found[lang] = path
@@ -263,7 +280,8 @@ class SquadFolderTask(QATask):
         with data_role("train", dataset=dataset):
             train = self._hub_train(opts)
         eval_sets = {lang: self._hub_eval_split(lang) for lang in langs}
-        return finish_task_data(train, eval_sets, opts)
+        test = load_test_sets(langs, opts, self.name, self._hub_test_split)
+        return finish_task_data(train, eval_sets, opts, keys=column_keys("id"), test=test)
 
     def _hub_train(self, opts: DataOptions) -> datasets.Dataset:
         if opts.train_file:
@@ -279,6 +297,15 @@ class SquadFolderTask(QATask):
         dataset, config = self.hub_eval
         return _load_hub(dataset, config.format(lang=lang), "validation")
 
+    def _hub_test_split(self, lang: str) -> datasets.Dataset | None:
+        if not self.hub_test or self.hub_eval is None:
+            return None
+        dataset, config = self.hub_eval
+        ds = _load_hub(dataset, config.format(lang=lang), "test")
+        if not all(answers["text"] for answers in ds["answers"]):
+            raise UserError(f"{dataset} ({config.format(lang=lang)}, test): a question has no answers: {UNLABELLED_TEST}")
+        return ds
+
 
 @TASKS.register("mlqa")
 class MLQATask(SquadFolderTask):
@@ -286,7 +313,9 @@ class MLQATask(SquadFolderTask):
     languages = MLQA_LANGUAGES
     folder_name = "mlqa"
     eval_patterns = ("dev-context-{lang}-question-{lang}.json", "MLQA_V1/dev/dev-context-{lang}-question-{lang}.json")
+    test_patterns = ("test-context-{lang}-question-{lang}.json", "MLQA_V1/test/test-context-{lang}-question-{lang}.json")
     hub_eval = ("facebook/mlqa", "mlqa.{lang}.{lang}")
+    hub_test = True
 
 
 @TASKS.register("xquad")
@@ -322,9 +351,14 @@ class SquadJsonTask(SquadFolderTask):
     languages = ()  # any language code
     folder_name = "squad-json"
     eval_patterns = ("dev-{lang}.json",)
+    test_patterns = ("test-{lang}.json",)
 
-    def _eval_files(self, folder: Path) -> dict[str, Path]:
-        return {path.name[len("dev-"):-len(".json")]: path for path in sorted(folder.glob("dev-*.json"))
+    def _eval_files(self, folder: Path, patterns: tuple[str, ...] | None = None) -> dict[str, Path]:
+        patterns = self.eval_patterns if patterns is None else patterns
+        if not patterns:
+            return {}
+        prefix = patterns[0].split("{")[0]  # "dev-" or "test-"
+        return {path.name[len(prefix):-len(".json")]: path for path in sorted(folder.glob(f"{prefix}*.json"))
                 if path.is_file()}
 
     def train_candidates(self, source_lang: str) -> list[str]:

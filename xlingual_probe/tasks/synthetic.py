@@ -3,10 +3,12 @@
 Each subclasses the benchmark task whose schema it copies (XNLI's sentence-pair classification,
 PAN-X's token classification, MLQA's extractive QA) and only overrides ``load``: examples are
 generated from the world config (no files; ``DataOptions.data_dir`` is ignored). The training split
-is in the source language only; the evaluation split (``validation`` by default, ``test`` on
-request) exists in every language and is parallel across languages. ``train_size`` / ``eval_size``
-set how many examples are generated (defaults from the :class:`WorldConfig`), and ``langs``,
-``source_lang`` and ``few_shot`` work as for the real benchmarks.
+is in the source language only; the ``validation`` split (evaluation, split into held-out halves) and
+the ``test`` split (scored for reporting, generated from another seed) exist in every language and are
+parallel across languages row for row (a row's id is its number). ``train_size`` / ``eval_size`` /
+``test_size`` set how many examples are generated (defaults from the :class:`WorldConfig`; the test
+split defaults to the evaluation size), and ``langs``, ``source_lang``, ``few_shot`` and ``test`` work
+as for the real benchmarks.
 
 With a synthetic model (a preset name, or a checkpoint folder with its ``world.json``),
 :meth:`~SyntheticTaskMixin.for_model` returns the task over that model's own world; any other model
@@ -29,12 +31,19 @@ from xlingual_probe.synthetic.examples import NER_LABELS, NLI_LABELS, ner_exampl
 from xlingual_probe.synthetic.presets import get_preset
 from xlingual_probe.synthetic.pretrain import world_of_model
 from xlingual_probe.synthetic.world import DEFAULT_LANGUAGES, World, WorldConfig, build_world
-from xlingual_probe.tasks._base import TASKS, DataOptions, TaskData, finish_task_data, resolve_languages
+from xlingual_probe.tasks._base import (
+    TASKS,
+    DataOptions,
+    TaskData,
+    finish_task_data,
+    load_test_sets,
+    resolve_languages,
+)
+from xlingual_probe.tasks._splits import row_number_keys
 from xlingual_probe.tasks.classification import SentenceClassificationTask
 from xlingual_probe.tasks.panx import TokenClassificationTask, token_features
 from xlingual_probe.tasks.qa import QATask
 from xlingual_probe.tasks.qa_data import QA_FEATURES
-from xlingual_probe.utils.errors import UserError
 
 Generator = Callable[[World, str, int, str], list[dict]]
 
@@ -44,7 +53,6 @@ class SyntheticTaskMixin:
 
     Args:
         config: the world (default: preset ``default``; every preset shares its lexicon and languages).
-        eval_split: ``"validation"`` or ``"test"`` (generated from different seeds).
     """
 
     name: ClassVar[str]
@@ -54,17 +62,14 @@ class SyntheticTaskMixin:
     languages: ClassVar[tuple[str, ...]] = tuple(spec.code for spec in DEFAULT_LANGUAGES)  # default world
     parallel = "rows"  # every language realises the same meanings in the same order
 
-    def __init__(self, config: WorldConfig | None = None, eval_split: str = "validation"):
-        if eval_split not in ("validation", "test"):
-            raise UserError(f"synthetic tasks have the evaluation splits validation and test, not {eval_split!r}")
+    def __init__(self, config: WorldConfig | None = None):
         self.config = config or get_preset("default")
-        self.eval_split = eval_split
         self._world: World | None = None
 
     def for_model(self, model: str):
         """This task over ``model``'s own world when it is a synthetic model, else itself."""
         world = world_of_model(model)
-        return self if world is None else type(self)(config=world, eval_split=self.eval_split)
+        return self if world is None else type(self)(config=world)
 
     @property
     def world(self) -> World:
@@ -79,14 +84,18 @@ class SyntheticTaskMixin:
         world = self.world
         langs = resolve_languages(world.languages, opts, self.name)
         n_train = opts.train_size or getattr(self.config, self.size_fields[0])
-        # few-shot examples leave the evaluation split, so generate them on top of eval_size
-        n_eval = (opts.eval_size or getattr(self.config, self.size_fields[1])) + max(opts.few_shot, 0)
+        n_eval = opts.eval_size or getattr(self.config, self.size_fields[1])
         gen = type(self).generate
         features = self.features()
-        train = datasets.Dataset.from_list(gen(world, "train", n_train, opts.source_lang), features=features)
-        eval_sets = {lang: datasets.Dataset.from_list(gen(world, self.eval_split, n_eval, lang), features=features)
-                     for lang in langs}
-        return finish_task_data(train, eval_sets, opts, self.label_list)
+
+        def split(name: str, n: int, lang: str) -> datasets.Dataset:
+            return datasets.Dataset.from_list(gen(world, name, n, lang), features=features)
+
+        train = split("train", n_train, opts.source_lang)
+        # few-shot examples leave the evaluation split, so generate them on top of eval_size
+        eval_sets = {lang: split("validation", n_eval + max(opts.few_shot, 0), lang) for lang in langs}
+        test = load_test_sets(langs, opts, self.name, lambda lang: split("test", opts.test_size or n_eval, lang))
+        return finish_task_data(train, eval_sets, opts, self.label_list, keys=row_number_keys, test=test)
 
 
 @TASKS.register("synthetic-nli")

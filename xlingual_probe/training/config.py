@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xlingual_probe.training.model_selection import SELECT_BY
 from xlingual_probe.training.recipes import RECIPES, USER_RECIPES
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_mapping_file
@@ -25,8 +26,10 @@ class TrainConfig:
         source_lang: fine-tuning language.
         langs: evaluation languages; ``None`` = every language of the task.
         train_size: seeded subsample of the training set (examples).
-        eval_size: seeded subsample of each language's evaluation set (examples).
-        few_shot: examples per target language moved from its validation split into training.
+        eval_size: seeded subsample of each language's evaluation set (examples, by id: the same ids in
+            every parallel language).
+        few_shot: examples per target language moved from its validation split into training, drawn
+            anew for every training seed (their ids go to ``few_shot.json``).
         text_columns: bring-your-own classification: text column(s).
         label_column: bring-your-own classification: label column.
         train_file: explicit training file (e.g. a SQuAD JSON for QA).
@@ -46,11 +49,16 @@ class TrainConfig:
         max_grad_norm: gradient-norm clipping threshold (``0`` disables clipping).
         eval_every: evaluate every language's validation set every this many updates (and at the end).
         eval_at_start: also evaluate the untouched model at update 0.
-        select_by: ``overall`` (mean over all languages, the paper's choice) or ``source`` picks
-            the best evaluation.
+        select_by: how the run's checkpoint is chosen (:mod:`~xlingual_probe.training.model_selection`):
+            ``source`` (the source language's selection half: XTREME's rule, no target data),
+            ``overall`` (mean over every language's selection half: the paper's rule, uses target
+            data) or ``last``; every language is reported on its reporting half.
+        score_test: score the labelled test splits at the selected checkpoint and at the end:
+            ``None`` where the task has them (local files or the hub), ``True`` required, ``False`` off.
+        test_size: seeded subsample of each language's test split (examples, by id).
         save_every: write a resumable checkpoint every this many updates (``None`` = ``eval_every``;
             ``0`` = never).
-        save_best: keep the weights of the best evaluation in ``checkpoints/best`` (safetensors).
+        save_best: keep the weights of the selected checkpoint in ``checkpoints/best`` (safetensors).
         seed: training seed (head initialisation, dropout, data order).
         data_seed: seed of the data subsampling (shared by all training seeds).
         precision: ``auto``, ``fp32`` or ``bf16`` (mixed precision through Accelerate). ``auto`` is
@@ -115,7 +123,9 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     eval_every: int = 100
     eval_at_start: bool = False
-    select_by: str = "overall"
+    select_by: str = SELECT_BY[0]
+    score_test: bool | None = None
+    test_size: int | None = None
     save_every: int | None = None
     save_best: bool = True
     seed: int = 42
@@ -147,7 +157,7 @@ class TrainConfig:
             (self.max_steps is None or self.max_steps > 0, "--max-steps must be positive"),
             (self.epochs > 0, "--epochs must be positive"),
             (0 <= self.warmup_ratio < 1, "--warmup-ratio must be in [0, 1)"),
-            (self.select_by in ("overall", "source"), "--select-by must be 'overall' or 'source'"),
+            (self.select_by in SELECT_BY, f"--select-by must be one of {', '.join(SELECT_BY)}"),
             (self.precision in ("auto", "fp32", "bf16"), "--precision must be 'auto', 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
             (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
@@ -164,6 +174,7 @@ class TrainConfig:
             (self.max_length is None or self.max_length > 0, "--max-length must be positive"),
             (self.train_size is None or self.train_size > 0, "--train-size must be positive"),
             (self.eval_size is None or self.eval_size > 0, "--eval-size must be positive"),
+            (self.test_size is None or self.test_size > 0, "--test-size must be positive"),
             (self.save_every is None or self.save_every >= 0, "--save-every must be >= 0 (0 = never)"),
             (self.weight_decay >= 0, "--weight-decay must be >= 0"),
             (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0 = no clipping)"),

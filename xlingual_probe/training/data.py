@@ -4,12 +4,14 @@ The fingerprint is half of a run's identity (:mod:`xlingual_probe.training.ident
 the same config but different data are different runs. It holds
 
 * ``sources``: every data file the task read (resolved ``path``, ``size``, ``sha256`` of the bytes,
-  ``role`` ``train`` / ``eval``, ``dataset`` label) and every hub split it loaded (``name``,
+  ``role`` ``train`` / ``eval`` / ``test``, ``dataset`` label) and every hub split it loaded (``name``,
   ``config``, ``split``, the ``datasets`` ``fingerprint`` and ``version``), in reading order;
-* ``examples``: the SHA-256 of the examples actually used, after the seeded subsampling and the
-  few-shot move — ``train`` (few-shot shots included) and ``eval`` per language — so a change in
-  which examples were drawn (another sampling algorithm, another library version) shows too.
-  Synthetic tasks read no files; their generated examples are covered here.
+* ``examples``: the SHA-256 of the examples actually used, after the few-shot draw and the id-based
+  subsamples (:mod:`~xlingual_probe.tasks._splits`) — ``train`` (few-shot shots included), ``eval``
+  (both held-out halves) and ``test`` per language — so a change in which examples were drawn
+  (another sampling rule, another library version) shows too. Synthetic tasks read no files; their
+  generated examples are covered here. Which rows form each half is fixed by the example ids and
+  ``data_seed`` (recorded in ``eval_split.json``).
 
 Costs: file digests are cached by (path, size, mtime) (:func:`~xlingual_probe.utils.filehash.file_digest`),
 and :func:`data_fingerprint` keeps the fingerprint of each data configuration in memory (re-checking
@@ -38,7 +40,8 @@ def data_options(config: TrainConfig) -> DataOptions:
     """The :class:`~xlingual_probe.tasks.DataOptions` of a run."""
     return DataOptions(data_dir=config.data_dir, source_lang=config.source_lang, langs=config.langs,
                        train_size=config.train_size, eval_size=config.eval_size, seed=config.data_seed,
-                       few_shot=config.few_shot, text_columns=config.text_columns,
+                       few_shot=config.few_shot, shot_seed=config.seed, test=config.score_test,
+                       test_size=config.test_size, text_columns=config.text_columns,
                        label_column=config.label_column, train_file=config.train_file)
 
 
@@ -77,7 +80,7 @@ def load_fingerprinted(config: TrainConfig) -> tuple[Task, TaskData, dict[str, A
 
     Returns:
         ``(task, data, fingerprint)`` with fingerprint ``{"sources": [...], "examples": {"train": sha256,
-        "eval": {lang: sha256}}}``.
+        "eval": {lang: sha256}, "test": {lang: sha256}}}``.
 
     Raises:
         UserError: missing or malformed data (from the task).
@@ -94,7 +97,8 @@ def load_fingerprinted(config: TrainConfig) -> tuple[Task, TaskData, dict[str, A
             sources.append(entry)
     fingerprint = {"sources": sources,
                    "examples": {"train": examples_digest(data.train),
-                                "eval": {lang: examples_digest(ds) for lang, ds in data.eval.items()}}}
+                                "eval": {lang: examples_digest(ds) for lang, ds in data.eval.items()},
+                                "test": {lang: examples_digest(ds) for lang, ds in data.test.items()}}}
     stats = {s["path"]: _stat(s["path"]) for s in sources if "path" in s}
     _MEMO[_memo_key(config)] = (fingerprint, stats)
     return task, data, fingerprint

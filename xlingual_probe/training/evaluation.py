@@ -1,4 +1,5 @@
-"""Evaluation of every language's validation set, with length-sorted, dynamically padded batches.
+"""Evaluation of every language's validation set (each held-out half) or test set, with length-sorted,
+dynamically padded batches.
 
 Each language's examples are encoded once; features are sorted by length so a batch pads to a
 similar length (a large saving on CPU), predictions are put back in the original order and the task
@@ -38,11 +39,13 @@ class EvalSet:
     examples: datasets.Dataset
     features: datasets.Dataset
     order: list[int]  # feature indices sorted by length (descending)
+    split: str = "validation"  # which data: a half of the validation split ("selection", "reporting") or "test"
 
 
 def prepare_eval_sets(task: Task, eval_examples: dict[str, datasets.Dataset], tokenizer, max_length: int,
-                      cache: FeatureCache | None = None) -> list[EvalSet]:
-    """Encode each language's examples once (through ``cache`` when given) and sort the features by length."""
+                      split: str = "validation", cache: FeatureCache | None = None) -> list[EvalSet]:
+    """Encode each language's examples once (through ``cache`` when given) and sort the features by length
+    (``split`` names the data: a half of the validation split or ``test``)."""
     sets = []
     for lang, examples in eval_examples.items():
         if cache is not None:
@@ -51,7 +54,7 @@ def prepare_eval_sets(task: Task, eval_examples: dict[str, datasets.Dataset], to
             features = task.encode(examples, tokenizer, train=False, max_length=max_length)
         lengths = [len(ids) for ids in features["input_ids"]]
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        sets.append(EvalSet(lang, examples, features, order))
+        sets.append(EvalSet(lang, examples, features, order, split))
     return sets
 
 
@@ -104,7 +107,7 @@ def evaluate(model: torch.nn.Module, task: Task, eval_sets: list[EvalSet], colla
             local.extend(zip(indices, task.predictions(outputs, batch)))
             bar.update(1)
         predictions = _in_feature_order(gather_object(local) if accelerator.num_processes > 1 else local,
-                                        len(eval_set.order), eval_set.lang)
+                                        len(eval_set.order), f"{eval_set.lang} ({eval_set.split})")
         details[eval_set.lang] = task.score(predictions, eval_set.features, eval_set.examples, eval_set.lang)
     bar.close()
     model.train(was_training)

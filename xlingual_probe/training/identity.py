@@ -113,9 +113,11 @@ def _data_differences(old: dict[str, Any] | None, new: dict[str, Any] | None) ->
     out += [f"data: {role} data {name} is no longer used" for role, name in old_sources if (role, name) not in new_sources]
     if old["examples"]["train"] != new["examples"]["train"]:
         out.append("data: the training examples drawn differ")
-    for lang in sorted(set(old["examples"]["eval"]) | set(new["examples"]["eval"])):
-        if old["examples"]["eval"].get(lang) != new["examples"]["eval"].get(lang):
-            out.append(f"data: the {lang} evaluation examples differ")
+    for split, what in (("eval", "evaluation"), ("test", "test")):
+        old_split, new_split = old["examples"].get(split, {}), new["examples"].get(split, {})
+        for lang in sorted(set(old_split) | set(new_split)):
+            if old_split.get(lang) != new_split.get(lang):
+                out.append(f"data: the {lang} {what} examples differ")
     return out
 
 

@@ -4,8 +4,11 @@
 (re-initialise / freeze units), builds one optimizer parameter group per weight set, and runs AdamW
 with linear warm-up and decay. After each update it logs the loss, lets a learning-rate policy set
 each group's multiplier for the next rate, and every ``eval_every`` updates evaluates every language
-(the gap-over-time probe), keeps the best evaluation, and writes a resumable checkpoint. Plug-ins
-(callbacks, policies) attach at named points; see :mod:`xlingual_probe.training.callbacks`.
+(the gap-over-time probe) on both held-out halves of its validation set, keeps the checkpoint chosen
+by ``select_by`` on the selection halves (:mod:`xlingual_probe.training.model_selection`), scores the
+labelled test splits whenever a new checkpoint is chosen and at the end, and writes a resumable
+checkpoint. Plug-ins (callbacks, policies) attach at named points; see
+:mod:`xlingual_probe.training.callbacks`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from xlingual_probe.models import (
 )
 from xlingual_probe.models.units import resolve_model_name, resolve_units
 from xlingual_probe.runs import NUMERICS_VERSION, RESULT_STATUSES, SCHEMA_VERSION, RunFiles, RunWriter
-from xlingual_probe.tasks import Task
+from xlingual_probe.tasks import HALVES, Task, TaskData
 from xlingual_probe.training.batches import (
     EpochBatches,
     accumulated_update,
@@ -65,6 +68,12 @@ from xlingual_probe.training.identity import (
     run_identity,
 )
 from xlingual_probe.training.launch import in_distributed_launch, run_on_processes
+from xlingual_probe.training.model_selection import (
+    evaluation_record,
+    protocol_record,
+    replaces_selected,
+    split_scores,
+)
 from xlingual_probe.training.noisytune import apply_noisytune
 from xlingual_probe.training.optimizer import adamw, adamw_implementation
 from xlingual_probe.training.provenance import command_line, git_state, package_versions
@@ -150,11 +159,17 @@ def check_run_dir(config: TrainConfig, resume: bool) -> str:
 
 def report_truncation(task: Task, eval_sets: list[EvalSet], max_length: int) -> dict[str, int]:
     """``{lang: evaluation examples whose input was cut to max_length}`` (:meth:`Task.truncated_examples`),
-    recorded in ``config.json``; any cut is also reported as a :class:`RunWarning`."""
-    counts = {s.lang: task.truncated_examples(s.features) for s in eval_sets}
-    cut = [f"{lang} {n} of {len(s.examples)}" for s, (lang, n) in zip(eval_sets, counts.items()) if n]
+    summed over the sets of a language (both held-out halves) and recorded in ``config.json``; any cut
+    is also reported as a :class:`RunWarning`, naming the split (``validation`` or ``test``)."""
+    counts: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for s in eval_sets:
+        counts[s.lang] = counts.get(s.lang, 0) + task.truncated_examples(s.features)
+        sizes[s.lang] = sizes.get(s.lang, 0) + len(s.examples)
+    cut = [f"{lang} {n} of {sizes[lang]}" for lang, n in counts.items() if n]
     if cut:
-        warnings.warn(f"evaluation inputs cut to --max-length {max_length} ({', '.join(cut)} examples): the model "
+        split = "test" if all(s.split == "test" for s in eval_sets) else "validation"
+        warnings.warn(f"{split} inputs cut to --max-length {max_length} ({', '.join(cut)} examples): the model "
                       "sees only part of them; a larger --max-length avoids it", RunWarning, stacklevel=3)
     return counts
 
@@ -181,6 +196,15 @@ def _run_dir_state(accelerator: Accelerator, files: RunFiles, config: TrainConfi
     if kind == "error":
         raise UserError(value)
     return value
+
+
+def _check_halves(data: TaskData) -> None:
+    """Every language needs examples in both halves: one chooses the checkpoint, the other reports it."""
+    for lang, halves in data.halves.items():
+        for name in HALVES:
+            if name not in halves:
+                raise UserError(f"the {name} half of {lang!r} is empty ({len(halves)} evaluation examples "
+                                "split by a seeded hash): use more evaluation data (--eval-size)")
 
 
 def _policy_for(config: TrainConfig, model_map, policy: LRPolicy | None) -> LRPolicy:
@@ -302,6 +326,7 @@ def _train_in_lease(config: TrainConfig, accelerator: Accelerator, writer: RunWr
 
     # data before the model: a bad data option fails fast, before any download or folder is made
     task, data, fingerprint = load_fingerprinted(config)
+    _check_halves(data)
     identity = run_identity(config, fingerprint)
     if show_progress and accelerator.is_main_process:
         tqdm.write(describe_training_data(task, fingerprint, config.source_lang))
@@ -314,11 +339,15 @@ def _train_in_lease(config: TrainConfig, accelerator: Accelerator, writer: RunWr
     groups, group_names = build_param_groups(model, sets, weight_decay=config.weight_decay)
     optimizer = adamw(groups, lr=config.lr, weight_decay=config.weight_decay)
 
-    # the main process tokenises (or reads the cache) first, so the others find its entries
+    # the main process tokenises (or reads the cache) first, so the others find its entries; each half and
+    # each test set is its own cache entry (the key hashes the examples encoded)
     cache = FeatureCache(task, tokenizer, max_length, data_identity(task, data_options(config)), labels=data.labels)
     with accelerator.main_process_first():
         train_features = cache.encode(data.train, train=True)
-        eval_sets = prepare_eval_sets(task, data.eval, tokenizer, max_length, cache=cache)
+        eval_sets = {half: prepare_eval_sets(task, {lang: data.half(lang, half) for lang in data.eval}, tokenizer,
+                                             max_length, split=half, cache=cache) for half in HALVES}
+        test_sets = prepare_eval_sets(task, data.test, tokenizer, max_length, split="test", cache=cache)
+    protocol = protocol_record(config.select_by, config.source_lang, list(data.test), data.test_note)
     collate = task.collator(tokenizer)
     batches = EpochBatches(len(train_features), config.batch_size, config.seed)
     steps_per_epoch = batches.steps_per_epoch
@@ -344,9 +373,15 @@ def _train_in_lease(config: TrainConfig, accelerator: Accelerator, writer: RunWr
         "data": {"metric": task.metric, "languages": list(data.eval), "train_examples": len(data.train),
                  "train_features": len(train_features), "max_length": max_length,
                  "eval_examples": {lang: len(ds) for lang, ds in data.eval.items()},
+                 "eval_halves": {lang: {half: halves.count(half) for half in HALVES}
+                                 for lang, halves in data.halves.items()},
+                 "test_examples": {lang: len(ds) for lang, ds in data.test.items()},
+                 "few_shot_examples": {lang: len(ids) for lang, ids in data.shots.items()},
                  "train_sources": [s.get("path") or s.get("name") for s in fingerprint["sources"] if s["role"] == "train"],
                  "in_domain": in_domain_languages(task, fingerprint, config.source_lang),
-                 "eval_truncated": report_truncation(task, eval_sets, max_length)},
+                 "eval_truncated": report_truncation(task, eval_sets["selection"] + eval_sets["reporting"], max_length),
+                 "test_truncated": report_truncation(task, test_sets, max_length)},
+        "protocol": protocol,
         "training": {"total_steps": total_steps, "warmup_steps": warmup_steps,
                      "steps_per_epoch": steps_per_epoch, "trainable_parameters": trainable,
                      "frozen_parameters": len(frozen), "model_family": model_map.family,
@@ -367,24 +402,35 @@ def _train_in_lease(config: TrainConfig, accelerator: Accelerator, writer: RunWr
         writer.resume_at(start_step)
     else:
         writer.start(run_info)
+        writer.write_data_record("eval_split", data.split_record())
+        if config.few_shot:
+            writer.write_data_record("few_shot", data.few_shot_record(config.few_shot, config.seed))
         writer.write_param_groups(group_names)
     for callback in callbacks:
         callback.on_train_begin(ctx, start_step)
 
+    def scores(sets: list) -> dict[str, Any]:
+        return evaluate(model, task, sets, collate, accelerator, config.eval_batch_size, config.source_lang,
+                        show_progress)
+
     def run_evaluation(step: int) -> dict[str, Any]:
         nonlocal best
-        result = evaluate(model, task, eval_sets, collate, accelerator, config.eval_batch_size,
-                          config.source_lang, show_progress)
-        timers["eval_seconds"] += result["eval_seconds"]
+        halves = {half: scores(eval_sets[half]) for half in HALVES}
         loss = sum(losses_since_eval) / len(losses_since_eval) if losses_since_eval else None
-        record = {"step": step, "loss": loss, **result}
+        record = evaluation_record(step, loss, halves["reporting"], halves["selection"])
         losses_since_eval.clear()
-        key = "overall" if config.select_by == "overall" else "source"
-        is_best = best is None or record[key] > best[key]
+        is_best = replaces_selected(record, best, config.select_by)
+        # under select_by=last only the last evaluation is the selected one
+        is_selected = is_best and (config.select_by != "last" or step == total_steps)
+        if test_sets and (is_selected or step == total_steps):
+            result = scores(test_sets)
+            record["test"] = split_scores(result)
+            record["eval_seconds"] += result["eval_seconds"]
+        timers["eval_seconds"] += record["eval_seconds"]
         if is_best:
             best = record
         writer.append("metrics", record)
-        if is_best and config.save_best:
+        if is_selected and config.save_best:
             save_model(accelerator, model, tokenizer, files.best_checkpoint)
         for callback in callbacks:
             callback.on_evaluate(ctx, record)
@@ -460,8 +506,8 @@ def _train_in_lease(config: TrainConfig, accelerator: Accelerator, writer: RunWr
         last_record = records[-1] if records else None
     timers["train_seconds"] = time.perf_counter() - train_start - timers["eval_seconds"]
     timers["wall_seconds"] = time.perf_counter() - wall_start
-    summary = {"status": "finished", "best": best, "final": last_record, "select_by": config.select_by, **timers,
-               "method": config.method, "seed": config.seed,
+    summary = {"status": "finished", "best": best, "final": last_record, "select_by": config.select_by,
+               "protocol": protocol, **timers, "method": config.method, "seed": config.seed,
                "steps": total_steps if diverged is None else diverged.step - 1, "skipped_nonfinite": guard.skipped}
     if diverged is not None:  # a recorded outcome; the last good checkpoint stays for inspection
         summary.update(status="diverged", diverged_at=diverged.step, reason=str(diverged))

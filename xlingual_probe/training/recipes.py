@@ -25,17 +25,21 @@ Sources (every recipe lists the full set of :data:`RECIPE_FIELDS`, so no value l
       ``scripts/train_qa.sh``, with the defaults of ``third_party/run_classify.py`` / ``run_tag.py``
       (no warm-up, no weight decay) and ``run_squad.py`` as called by ``train_qa.sh`` (500 warm-up
       steps, weight decay 1e-4, doc stride 128). The scripts' batch is 8 (QA: 4) per GPU × 4 (QA: 8)
-      accumulation steps = 32; the checkpoint is selected on the English dev set (``select_by=source``).
+      accumulation steps = 32; the checkpoint is selected on the English dev set (``select_by=source``:
+      here its selection half, :mod:`~xlingual_probe.training.model_selection`).
     * ``paper``: Appendix B of the paper: batch 32, Adam with warm-up and decay, lr 5e-6 (as printed),
       XNLI 10 epochs, NER 20 epochs; MLQA/QA lr 3e-5, batch 12, 2 epochs; model selection by the mean
-      over all languages' dev sets (``select_by=overall``, which uses target-language data). What the
+      over all languages' dev sets (``select_by=overall``: here their selection halves; it uses
+      target-language data). What the
       paper does not state is filled in and said here: warm-up 10% of the updates (BERT's SQuAD
       setting, which the paper follows for QA), no weight decay, max length 128 (XTREME's, which the
       paper follows) and 384 for QA.
     * ``synthetic``: measured on the default 12-layer synthetic world (README, "The synthetic world"):
       lr 5e-4, 400 updates of 32 (QA: 600), evaluation every 50 updates. With no other option, seed
-      42: synthetic-nli source 100.0 (target mean 83.6), synthetic-ner 99.9 F1 (67.2), synthetic-qa
-      54.6 F1 (35.6; it levels off near 58 F1 with more updates or lr 1e-3).
+      42: synthetic-nli source 100.0, target mean 81.2 on the reporting halves (numerics version 5);
+      measured before the halves (version 4, whole dev sets): synthetic-nli target mean 83.6,
+      synthetic-ner 99.9 F1 (67.2), synthetic-qa 54.6 F1 (35.6; it levels off near 58 F1 with more
+      updates or lr 1e-3).
 
 >>> r = recipe_values("xnli", "paper")
 >>> r["lr"], r["epochs"], r["select_by"]
