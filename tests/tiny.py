@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+from xlingual_probe.training import Callback
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 NOUNS = ["cat", "dog", "bird", "fish", "horse", "mouse", "tiger", "lion", "paris", "berlin", "rome", "acme", "globex"]
@@ -211,3 +214,73 @@ def kill_at(step: int):
                 raise KeyboardInterrupt
 
     return KillAt()
+
+
+class RecordStart(Callback):
+    """A picklable callback: appends ``<run directory name> <start step>`` to ``path`` when a run starts
+    training (in whichever process runs it)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def on_train_begin(self, ctx, start_step):
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(f"{ctx.files.root.name} {start_step}\n")
+
+
+class StopOnce(RecordStart):
+    """A picklable callback that, once across all processes (a marker file), stops the first run reaching
+    update ``step`` of a run whose directory name contains ``match``: ``signal`` sends that signal to its
+    own process (SIGKILL: a killed worker; SIGUSR2: Slurm's pre-emption notice), else it raises
+    ``RuntimeError`` (a run that fails)."""
+
+    def __init__(self, path, step, match="", signal=None):
+        super().__init__(path)
+        self.step, self.match, self.signal = step, match, signal
+
+    def on_step_end(self, ctx, step, loss, batch):
+        import os
+
+        if step != self.step or self.match not in ctx.files.root.name:
+            return
+        try:
+            os.close(os.open(self.path + ".stopped", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        if self.signal is None:
+            raise RuntimeError(f"boom at update {step}")
+        os.kill(os.getpid(), self.signal)
+
+
+# 1 CPU thread per run in every executor: the thread count is part of a run's config and numbers
+FOUR_RUNS = {"task": "xnli", "max_steps": 4, "eval_every": 2, "batch_size": 8, "eval_batch_size": 32, "lr": 3e-3,
+             "train_size": 32, "eval_size": 12, "save_best": False, "threads": 1}
+
+
+def four_run_sweep(model, data, out):
+    """A 4-run layer sweep (DF and freeze-L1, seeds 1 and 2) for the executor tests; checkpoints at update
+    2, so a run stopped at update 3 resumes from update 2."""
+    from xlingual_probe.experiments.sweep import SweepConfig
+
+    return SweepConfig(train={"model": str(model), "data_dir": str(data), **FOUR_RUNS}, out=str(out),
+                       seeds=[1, 2], experiments=["freeze"], layers="1")
+
+
+class NonFiniteLossAt(Callback):
+    """Fault injection: the training loss of the given updates becomes ``value`` (gradients included)."""
+
+    def __init__(self, steps: set[int], value: float = math.nan):
+        self.steps, self.value = steps, value
+
+    def on_train_begin(self, ctx, start_step):
+        model, forward, counter = ctx.model, ctx.model.forward, {"step": start_step}
+
+        def poisoned(*args, **kwargs):
+            outputs = forward(*args, **kwargs)
+            if model.training:
+                counter["step"] += 1
+                if counter["step"] in self.steps:
+                    outputs.loss = outputs.loss * self.value
+            return outputs
+
+        model.forward = poisoned

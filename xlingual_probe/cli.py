@@ -29,6 +29,7 @@ from xlingual_probe.commands.report import report_command
 from xlingual_probe.commands.run import run_command
 from xlingual_probe.commands.select import select_command
 from xlingual_probe.commands.train import train_command
+from xlingual_probe.experiments.executor import quiet_libraries
 from xlingual_probe.training.provenance import ARGV_ENV
 from xlingual_probe.utils.errors import RunWarning, UserError, disk_error_message
 
@@ -97,12 +98,7 @@ def main() -> None:
     # every run records the outermost xprobe command in its config.json, also when a worker process trains it
     outer = ARGV_ENV in os.environ
     os.environ.setdefault(ARGV_ENV, json.dumps(["xprobe", *sys.argv[1:]]))
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    quiet_libraries()
     warnings.showwarning = _show_warning
     try:
         app()

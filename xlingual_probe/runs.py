@@ -61,7 +61,9 @@ only these files (metrics on a 0–100 scale, steps counted in optimizer updates
                        ``diverged`` (stopped at a non-finite training loss: ``diverged_at`` (update),
                        ``reason``; ``best`` / ``final`` are the evaluations before it, ``null`` when
                        there was none; its last good checkpoint is kept) or ``error`` (written by an
-                       executor for a job that raised: ``error``; not a result). Then ``best`` (the
+                       executor for a job that raised: ``error`` (its last error line), ``traceback``,
+                       ``key`` (the run identity it was made for); not a result, and executors do not
+                       run it again unless asked to, ``--retry-failed``). Then ``best`` (the
                        selected checkpoint's evaluation record, chosen by ``select_by`` on the selection
                        halves; its top-level numbers are reporting-half numbers, its ``test`` the test
                        scores there) and ``final`` (the last evaluation record), ``select_by``,
@@ -104,7 +106,11 @@ A layer sweep (``xprobe probe layers``) writes a sweep directory::
                        label, unit, component, seed, key, run, freeze, reinit, lr_scale).
     runs/              one run directory per distinct run identity: ``<label>-seed<k>-<key>``.
     results.csv        one row per complete job (:data:`RESULT_COLUMNS`), see :func:`summarise_sweep`.
-    summary.csv, summary.md, layers.png   the sweep's tables and figure.
+    summary.csv, summary.md, layers.png   the sweep's tables and figure (from the complete runs;
+                       summary.md lists the runs that are missing).
+    status.txt         while and after the runs execute: done / running / pending / failed runs with
+                       their keys, and each failed run's last error line.
+    logs/              executor logs (worker output, Slurm job logs), when the executor writes any.
 
 >>> RunFiles("runs/x").metrics.name
 'metrics.jsonl'
@@ -148,7 +154,10 @@ BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selec
 METRICS = ("overall", "source", "target_mean", "gap")
 RESULT_COLUMNS = (["experiment", "label", "unit", "component", "seed", "run"]
                   + [f"{w}_{k}" for w in ("best", "final") for k in ("step",) + METRICS] + ["status"])
-RESULT_STATUSES = ("finished", "diverged")  # summary statuses that are results (``error`` is not)
+# ``summary.json``'s ``status``: trained to the end / stopped on a non-finite loss / raised (written by an
+# executor); a run directory without a summary is ``incomplete`` (:func:`run_status`)
+FINISHED, DIVERGED, ERROR, INCOMPLETE = "finished", "diverged", "error", "incomplete"
+RESULT_STATUSES = (FINISHED, DIVERGED)  # summary statuses that are results (``error`` is not)
 
 
 class SplitScores(TypedDict):
@@ -186,6 +195,8 @@ class _OptionalSummary(TypedDict, total=False):
     diverged_at: int  # diverged runs only: the update whose loss was not finite
     reason: str  # diverged runs only
     error: str  # error summaries (written by executors) only
+    traceback: str  # error summaries only
+    key: str  # error summaries only: the run identity key the failed job was made for
 
 
 class Summary(_OptionalSummary):
@@ -287,11 +298,9 @@ def run_status(summary_path: str | Path) -> str:
     """
     try:
         summary = read_json(summary_path)
-    except FileNotFoundError:
-        return "incomplete"
-    except (OSError, ValueError):
-        return "incomplete"
-    return str(summary.get("status", "finished")) if isinstance(summary, dict) else "incomplete"
+    except (OSError, ValueError):  # FileNotFoundError included
+        return INCOMPLETE
+    return str(summary.get("status", FINISHED)) if isinstance(summary, dict) else INCOMPLETE
 
 
 def differing_keys(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

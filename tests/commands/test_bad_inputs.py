@@ -189,6 +189,9 @@ CATALOGUE = {
     "batch-not-divisible": (_batch_on_three_processes, ("--batch-size 16 must be divisible by processes × "
                                                        "accumulation steps (3 × 1 = 3)")),
     "launch-did-not-join": (_launch_did_not_join, "started 2 processes (WORLD_SIZE=2, RANK=1) but they did not join"),
+    "processes-under-an-executor": (_args("--num-processes", "2", "--executor", "processes", "--workers", "2"),
+                                    ("--num-processes 2 runs each run on 2 processes of this machine, which "
+                                     "--executor processes cannot start")),
     "out-holds-another-run": (_another_run, "its run identity differs: config epochs"),
     "out-holds-other-files": (_other_files, "holds files (notes.txt, ...) but no run directory (no config.json)"),
     "out-is-a-file": (_file_as_out, "cannot create the output folder"),

@@ -77,6 +77,19 @@ def test_existing_output_needs_resume_or_overwrite(tiny_model, tiny_data, tmp_pa
     assert resumed.exit_code == 0 and "reused" in resumed.output
 
 
+def test_train_two_seeds_in_two_worker_processes(tiny_model, tiny_data, tmp_path):
+    from xlingual_probe.experiments.processes import usable_cores
+
+    out = tmp_path / "df"
+    args = tiny_args(tiny_model, tiny_data, out, "direct", "--seed", "1", "--seed", "2", "--executor", "processes",
+                     "--workers", "2")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": selected update") == 2 and "± " in result.output
+    assert "done 2   running 0   pending 0   failed 0" in (out / "status.txt").read_text()
+    for seed in (1, 2):  # each worker got half of the cores, recorded in the run's config
+        info = read_json(out / f"seed-{seed}" / "config.json")
+        assert info["config"]["threads"] == info["device"]["cpu_threads"] == max(1, usable_cores() // 2)
 def test_a_run_records_the_command_that_made_it(tiny_model, tiny_data, tmp_path, monkeypatch):
     argv = ["xprobe", *tiny_args(tiny_model, tiny_data, tmp_path / "df", "direct", "--seed", "1")]
     monkeypatch.setattr("sys.argv", ["/venv/bin/xprobe", *argv[1:]])

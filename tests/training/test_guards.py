@@ -8,32 +8,12 @@ import math
 import pytest
 
 from tests.killing import assert_same_run
-from tests.tiny import tiny_config
+from tests.tiny import NonFiniteLossAt, tiny_config
 from xlingual_probe.runs import RunFiles, load_runs
-from xlingual_probe.training import Callback, train
+from xlingual_probe.training import train
 from xlingual_probe.training.guards import check_batch_split, check_launch
 from xlingual_probe.utils.errors import UserError
 from xlingual_probe.utils.io import read_json, read_jsonl
-
-
-class NonFiniteLossAt(Callback):
-    """Fault injection: the training loss of the given updates becomes ``value`` (gradients included)."""
-
-    def __init__(self, steps: set[int], value: float = math.nan):
-        self.steps, self.value = steps, value
-
-    def on_train_begin(self, ctx, start_step):
-        model, forward, counter = ctx.model, ctx.model.forward, {"step": start_step}
-
-        def poisoned(*args, **kwargs):
-            outputs = forward(*args, **kwargs)
-            if model.training:
-                counter["step"] += 1
-                if counter["step"] in self.steps:
-                    outputs.loss = outputs.loss * self.value
-            return outputs
-
-        model.forward = poisoned
 
 
 def test_a_nan_loss_stops_the_run_as_diverged_and_keeps_the_last_good_checkpoint(tiny_model, tiny_data, tmp_path):

@@ -9,6 +9,7 @@ from xlingual_probe.experiments.compare import CompareConfig, compare_methods
 from xlingual_probe.experiments.sweep import SweepConfig, plan_sweep, run_sweep
 from xlingual_probe.runs import NUMERICS_VERSION
 from xlingual_probe.training import train
+from xlingual_probe.training.data import data_fingerprint
 from xlingual_probe.training.identity import (
     identity_differences,
     identity_key,
@@ -51,6 +52,17 @@ def test_identity_ignores_out_and_sees_seed_data_and_numerics(data, tmp_path, mo
     monkeypatch.setattr("xlingual_probe.training.identity.NUMERICS_VERSION", NUMERICS_VERSION + 1)
     assert identity_differences(changed, run_identity(config)) == [
         f"numerics_version ({NUMERICS_VERSION} there, {NUMERICS_VERSION + 1} in this code)"]
+
+
+def test_an_unset_thread_count_leaves_the_key_of_runs_made_before_the_field(data, tmp_path):
+    config = tiny_config("m", data, tmp_path / "a", **FAST)
+    identity = run_identity(config)
+    info = {"config": {k: v for k, v in config.to_dict().items() if k != "threads"},  # a config.json from before
+            "numerics_version": NUMERICS_VERSION, "data_fingerprint": data_fingerprint(config)}
+    assert identity_key(recorded_identity(info)) == identity_key(identity)
+    pinned = run_identity(config.replace(threads=1))
+    assert identity_key(pinned) != identity_key(identity)
+    assert identity_differences(recorded_identity(info), pinned) == ["config threads (None there, 1 now)"]
 
 
 def test_config_json_records_the_identity(tiny_model, data, tmp_path):

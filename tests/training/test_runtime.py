@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from xlingual_probe.training.config import TrainConfig
-from xlingual_probe.training.runtime import cpu_settings, resolve_precision, tf32_matmuls
+from xlingual_probe.training.runtime import cpu_settings, machine_settings, resolve_precision, tf32_matmuls
 from xlingual_probe.utils import UserError
 
 
@@ -31,6 +31,16 @@ def test_cpu_settings_record_threads_and_wait_policy():
     settings = cpu_settings()
     assert settings["cpu_threads"] == torch.get_num_threads()
     assert settings["omp_wait_policy"] == os.environ.get("OMP_WAIT_POLICY")
+
+
+def test_a_run_s_thread_count_holds_inside_its_settings_only():
+    before = torch.get_num_threads()
+    config = TrainConfig(model="m", task="xnli", out="o", threads=before + 1)
+    with machine_settings(config) as machine:
+        assert torch.get_num_threads() == machine["cpu_threads"] == before + 1
+    assert torch.get_num_threads() == before
+    with machine_settings(config.replace(threads=None)) as machine:  # unset: torch's default, untouched
+        assert machine["cpu_threads"] == before
 
 
 def test_tf32_is_on_inside_the_block_only():

@@ -1,12 +1,14 @@
-"""The options shared by several commands: training (``train``, ``probe``, ``compare``) and slow-and-fast
-(``train``, ``compare``).
+"""The options shared by several commands: training (``train``, ``probe``, ``compare``), slow-and-fast
+(``train``, ``compare``) and execution (every command that fine-tunes: ``--executor`` and its resources).
 
 Each training option defaults to ``None`` (= not given), so the value comes from, in order of
 precedence: the command line, the ``--config`` file (YAML or JSON), the recipe (``--recipe``, else the
 task's default recipe: :mod:`xlingual_probe.training.recipes`), the command's own defaults, and
 :class:`~xlingual_probe.training.TrainConfig`'s defaults. :func:`with_train_options` adds the options
 to a typer command's signature and hands the command one dict, ``train_opts``;
-:func:`with_policy_options` does the same for the slow-and-fast options (``policy_opts``).
+:func:`with_policy_options` does the same for the slow-and-fast options (``policy_opts``) and
+:func:`with_executor_options` for the execution options (``executor_opts``, the keyword arguments of
+:func:`~xlingual_probe.experiments.executors.make_executor`).
 """
 
 from __future__ import annotations
@@ -133,11 +135,38 @@ def _with_options(options: list[inspect.Parameter], bundle: str) -> Callable[[Ca
     return decorate
 
 
+_EXEC = "Execution options"
+EXECUTOR_OPTIONS: list[inspect.Parameter] = [
+    _option("executor", str, "Where the runs execute: local (one by one here), processes, ray or slurm.", _EXEC,
+            default="local"),
+    _option("workers", Optional[int], "processes: worker processes; slurm: array tasks "
+            "running at once (default: one per GPU, else 2; slurm: no cap).", _EXEC),
+    _option("threads_per_run", Optional[int], "CPU threads of each run, part of its config (default: local: "
+            "PyTorch's; processes: cores / workers; ray, slurm: --cpus-per-run).", _EXEC),
+    _option("retry_failed", bool, "Run again the runs recorded as failed (error, diverged).", _EXEC,
+            flag="--retry-failed", default=False),
+    _option("address", Optional[str], "ray: address of an existing cluster, e.g. auto or "
+            "ray://head:10001 (default: a local instance).", _EXEC),
+    _option("gpus_per_run", float, "ray, slurm: GPUs per run (ray: a fraction shares a GPU).", _EXEC, default=0.0),
+    _option("cpus_per_run", int, "ray, slurm: CPU cores per run.", _EXEC, default=1),
+    _option("partition", Optional[str], "slurm: partition (default: the cluster's).", _EXEC),
+    _option("time", Optional[str], "slurm: time limit per run, minutes or [D-]HH:MM:SS; a run that reaches it "
+            "is requeued and resumes (default: 60).", _EXEC),
+    _option("mem_gb", Optional[float], "slurm: memory per run in GB (default: the partition's).", _EXEC),
+    _option("slurm_arg", Optional[list[str]], "slurm: another sbatch option as KEY=VALUE, e.g. account=abc "
+            "(repeatable).", _EXEC),
+]
+
 with_train_options = _with_options(TRAIN_OPTIONS, "train_opts")
 with_train_options.__doc__ = "Add :data:`TRAIN_OPTIONS` to a command's CLI signature; it receives them as ``train_opts``."
 with_policy_options = _with_options(POLICY_OPTIONS, "policy_opts")
 with_policy_options.__doc__ = ("Add :data:`POLICY_OPTIONS` to a command's CLI signature; it receives them as "
                                "``policy_opts``.")
+
+
+with_executor_options = _with_options(EXECUTOR_OPTIONS, "executor_opts")
+with_executor_options.__doc__ = ("Add :data:`EXECUTOR_OPTIONS` to a command's CLI signature; it receives them as "
+                                 "``executor_opts``.")
 
 
 def policy_hyper(policy_opts: dict[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,12 @@ import typer
 from xlingual_probe.commands.options import (
     policy_hyper,
     resolve_train_options,
+    with_executor_options,
     with_policy_options,
     with_train_options,
 )
 from xlingual_probe.experiments.alignment_map import alignment_sample, map_alignment
+from xlingual_probe.experiments.executors import make_executor
 from xlingual_probe.experiments.methods import method_values, needs_sets, resolve_sets, selection_record
 from xlingual_probe.experiments.seeds import run_seeds
 from xlingual_probe.forgetting import (
@@ -101,6 +103,7 @@ def map_table(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @with_train_options
 @with_policy_options
+@with_executor_options
 def probe_alignment_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (one per seed below it if several).")],
     method: Annotated[str, typer.Option(help="Fine-tuning method (as `xprobe train`).")] = "direct",
@@ -129,6 +132,7 @@ def probe_alignment_command(
     *,
     train_opts: dict[str, Any],
     policy_opts: dict[str, Any],
+    executor_opts: dict[str, Any],
 ) -> None:
     """Measure each layer's cross-lingual alignment on parallel sentences, while fine-tuning or (--no-train) once."""
     probe = AlignmentProbeConfig(every=align_every, size=align_size, field=align_field, retrieval=align_retrieval,
@@ -151,17 +155,20 @@ def probe_alignment_command(
     typer.echo(f"alignment sample: {sample.field} of {len(sample.targets)} target language(s), "
                f"{min(len(k) for k in sample.pairs.values())}-{max(len(k) for k in sample.pairs.values())} "
                f"sentences each ({sample.parallel}-parallel)")
+    executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
     selection = None
     if needs_sets([method]):
         selection = resolve_sets(policy_opts["sets"], values, seeds, out.parent / f"{out.name}-selection",
-                                 show_progress=not quiet)
+                                 executor=executor, show_progress=not quiet)
     values.update(method_values(method, selection, noise_lambda=policy_opts["noise_lambda"],
                                 policy=policy_hyper(policy_opts), policy_iv=policy_opts["policy_iv"]))
-    results = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, show_progress=not quiet,
-                        extra_config={"selection": selection_record(selection)} if selection else None,
-                        cka_probe=CKAProbeConfig(every=align_every).to_dict() if cka else None,
-                        alignment_probe=probe.to_dict(), log=typer.echo)
-    dirs = [run_dir for run_dir, _ in results]
+    outcomes = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, executor=executor,
+                         extra_config={"selection": selection_record(selection)} if selection else None,
+                         cka_probe=CKAProbeConfig(every=align_every).to_dict() if cka else None,
+                         alignment_probe=probe.to_dict())
+    dirs = [o.job.run_dir for o in outcomes if o.complete]
+    if not dirs:
+        executor.raise_for_failures()
     typer.echo("Alignment lost per layer (retrieval, mean over targets; mean ± std over seeds):")
     typer.echo(forgetting_table(dirs).to_string(index=False))
     correlations = correlation_table(dirs)
@@ -174,6 +181,7 @@ def probe_alignment_command(
 
         for path in (plot_alignment_curves(dirs, out / "alignment.png"), plot_gap_curves(dirs, out / "gap.png")):
             typer.echo(f"wrote {path}")
+    executor.raise_for_failures()
 
 
 probe_alignment_command.__doc__ = (probe_alignment_command.__doc__ or "") + EXAMPLES

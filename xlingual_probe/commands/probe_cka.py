@@ -16,7 +16,8 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from xlingual_probe.commands.options import resolve_train_options, with_train_options
+from xlingual_probe.commands.options import resolve_train_options, with_executor_options, with_train_options
+from xlingual_probe.experiments.executors import make_executor
 from xlingual_probe.experiments.seeds import run_seeds
 from xlingual_probe.plots.curves import plot_cka_curves, plot_gap_curves
 from xlingual_probe.probes.cka_probe import CKAProbeConfig, cka_overhead, last_cka
@@ -48,6 +49,7 @@ def last_cka_table(run_dirs: list[Path], digits: int = 4) -> pd.DataFrame:
 
 
 @with_train_options
+@with_executor_options
 def probe_cka_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (one per seed below it if several).")],
     cka_every: Annotated[int | None, typer.Option(
@@ -70,17 +72,25 @@ def probe_cka_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     *,
     train_opts: dict[str, Any],
+    executor_opts: dict[str, Any],
 ) -> None:
     """Fine-tune on the source language (DF) and record each layer's CKA to the pre-trained model."""
     probe_config = CKAProbeConfig(every=cka_every, pooling=cka_pooling, debiased=cka_debiased,
                                   device=cka_device, dtype=cka_dtype)
     values, seeds = resolve_train_options(train_opts, {"method": "direct"})
-    dirs = [run_dir for run_dir, _ in run_seeds(values, seeds, out, resume=resume, overwrite=overwrite,
-                                                show_progress=not quiet, cka_probe=probe_config.to_dict(),
-                                                log=typer.echo)]
+    executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
+    outcomes = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, executor=executor,
+                         cka_probe=probe_config.to_dict())
+    dirs = [o.job.run_dir for o in outcomes if o.complete]
+    report_cka(dirs, out, plot)
+    executor.raise_for_failures()
+
+
+def report_cka(dirs: list[Path], out: Path, plot: bool) -> None:
+    """Print the last probe step's CKA per layer and the probe's overhead; write cka.png and gap.png."""
     table = last_cka_table(dirs)
     if table.empty:
-        typer.echo("no CKA was recorded: the run is shorter than --cka-every")
+        typer.echo("no CKA was recorded: no run finished, or the runs are shorter than --cka-every")
         return
     typer.echo("CKA to the pre-trained model at the last probe step:")
     typer.echo(table.to_string(index=False))

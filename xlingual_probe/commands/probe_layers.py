@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from xlingual_probe.commands.options import resolve_train_options, with_train_options
+from xlingual_probe.commands.options import resolve_train_options, with_executor_options, with_train_options
 from xlingual_probe.experiments.catalogue import EXPERIMENTS
+from xlingual_probe.experiments.executors import make_executor
 from xlingual_probe.experiments.sweep import SweepConfig, run_sweep
 from xlingual_probe.utils.errors import UserError
 
@@ -29,8 +30,14 @@ Examples:
       --eval-size 1000 --max-steps 2000 --lr 2e-5 --experiments reinit,freeze --include-embeddings
       --seed 1 --seed 2 --out sweeps/xnli-layers
 
-Re-running the same command after Ctrl-C finishes the sweep: finished runs are reused, unfinished
-ones continue from their last checkpoint.
+  xprobe probe layers --model synthetic --task synthetic-nli --max-steps 400 --executor processes --workers 2
+      --out sweeps/synthetic
+
+  xprobe probe layers --model xlm-roberta-base --task xnli --data-dir /shared/data --max-steps 2000
+      --executor slurm --partition gpu --gpus-per-run 1 --cpus-per-run 8 --time 2:00:00 --out /shared/sweeps/xnli
+
+Re-running the same command after Ctrl-C, a crash or a pre-emption finishes the sweep: finished runs are
+reused, unfinished ones continue from their last checkpoint (failed ones only with --retry-failed).
 """
 
 
@@ -42,6 +49,7 @@ def _int_list(text: str, option: str) -> list[int]:
 
 
 @with_train_options
+@with_executor_options
 def probe_layers_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Sweep directory (runs/, results.csv, summary.md).")],
     experiments: Annotated[str, typer.Option(
@@ -59,14 +67,16 @@ def probe_layers_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     *,
     train_opts: dict[str, Any],
+    executor_opts: dict[str, Any],
 ) -> None:
     """Fine-tune once per layer change and seed (reinit / freeze each layer, group experiments), next to DF."""
     values, seeds = resolve_train_options(train_opts, SWEEP_DEFAULTS)
+    executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
     config = SweepConfig(train=values, out=str(out), seeds=seeds, experiments=[experiments], layers=layers,
                          include_embeddings=include_embeddings, bottom_set=bottom_set, top_set=top_set,
                          last_k=_int_list(last_k, "--last-k"), lr_factor=lr_factor)
     try:
-        run_sweep(config, show_progress=not quiet)
+        run_sweep(config, executor=executor, show_progress=not quiet)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: run the same command again to finish the sweep in {out} "
                    "(finished runs are kept)", err=True)
@@ -75,6 +85,7 @@ def probe_layers_command(
     files = ", ".join(name for name in ("results.csv", "summary.csv", "summary.md", "layers.png", "sweep.json")
                       if (out / name).exists())
     typer.echo(f"Sweep directory: {out}  ({files}; one run directory per experiment and seed in runs/)")
+    executor.raise_for_failures()
 
 
 probe_layers_command.__doc__ = (probe_layers_command.__doc__ or "") + EXAMPLES

@@ -9,12 +9,14 @@ its run counts and stops.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 import yaml
 
+from xlingual_probe.commands.options import with_executor_options
 from xlingual_probe.experiments.analyses import load_recipe, plan_recipe, run_recipe
+from xlingual_probe.experiments.executors import make_executor
 from xlingual_probe.utils.errors import UserError
 
 EXAMPLES = """
@@ -43,6 +45,7 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     return values
 
 
+@with_executor_options
 def run_command(
     recipe: Annotated[Path, typer.Argument(help="A recipe file (analyses/*.yaml).")],
     scale: Annotated[str, typer.Option(help="demo (small, CPU), paper (the paper's settings) or another scale "
@@ -53,6 +56,8 @@ def run_command(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (steps, runs) and stop.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    *,
+    executor_opts: dict[str, Any],
 ) -> None:
     """Run a recipe: its fine-tuning runs (finished ones reused), then its figures and tables."""
     loaded = load_recipe(recipe)
@@ -64,8 +69,10 @@ def run_command(
         typer.echo(f"  {step.describe}")
     if dry_run:
         return
+    executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
     try:
-        result = run_recipe(loaded, scale, out, overrides=overrides, log=typer.echo, show_progress=not quiet)
+        result = run_recipe(loaded, scale, out, overrides=overrides, executor=executor, log=typer.echo,
+                            show_progress=not quiet)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: run the same command again to continue in {out} (finished runs are kept)", err=True)
         raise typer.Exit(130) from None
@@ -73,6 +80,7 @@ def run_command(
         typer.echo(f"wrote {output.name}: {', '.join(str(p) for p in output.files)}")
     for name, reason in result.skipped:
         typer.echo(f"skipped {name}: {reason}")
+    executor.raise_for_failures()
 
 
 run_command.__doc__ = (run_command.__doc__ or "") + EXAMPLES

@@ -18,9 +18,11 @@ import typer
 from xlingual_probe.commands.options import (
     policy_hyper,
     resolve_train_options,
+    with_executor_options,
     with_policy_options,
     with_train_options,
 )
+from xlingual_probe.experiments.executors import make_executor
 from xlingual_probe.experiments.methods import (
     METHODS,
     method_values,
@@ -31,6 +33,7 @@ from xlingual_probe.experiments.methods import (
 )
 from xlingual_probe.experiments.seeds import run_seeds
 from xlingual_probe.reporting import format_score, protocol_caption, seed_summary_table
+from xlingual_probe.runs import DIVERGED
 from xlingual_probe.training.policies import SWAPS
 from xlingual_probe.utils.errors import UserError
 
@@ -50,7 +53,7 @@ Examples:
 def selected_line(run_dir: Path, summary: dict[str, Any]) -> str:
     """``RUN: selected update N (select-by …), reporting half: source …, target mean …, overall …, gap …;
     test overall …  (T s)``: the selected checkpoint on data it was not chosen on; a diverged run's reason."""
-    if summary.get("status") == "diverged":
+    if summary.get("status") == DIVERGED:
         return f"{run_dir}: diverged: {summary['reason']}"
     best = summary["best"]
     test = (f"; test overall {best['test']['overall']:.2f}" if best.get("test")
@@ -62,6 +65,7 @@ def selected_line(run_dir: Path, summary: dict[str, Any]) -> str:
 
 @with_train_options
 @with_policy_options
+@with_executor_options
 def train_command(
     method: Annotated[str, typer.Argument(help=f"Fine-tuning method: {', '.join(METHODS)}.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (one per seed below it if several).")],
@@ -73,31 +77,34 @@ def train_command(
     *,
     train_opts: dict[str, Any],
     policy_opts: dict[str, Any],
+    executor_opts: dict[str, Any],
 ) -> None:
     """Fine-tune on the source language; evaluate every language every --eval-every updates."""
     split_method(method)
     if swap:
         method = f"{method}:{swap}"
     values, seeds = resolve_train_options(train_opts)
+    executor = make_executor(**executor_opts, show_progress=not quiet, log=typer.echo)
     selection = None
     hyper = policy_hyper(policy_opts)
     if needs_sets([method]):
         # beside the run directories, not inside them (a run directory must start empty)
         selection = resolve_sets(policy_opts["sets"], values, seeds, out.parent / f"{out.name}-selection",
-                                 show_progress=not quiet)
+                                 executor=executor, show_progress=not quiet)
     elif hyper:
         raise UserError(f"slow-and-fast options apply to slow, fast and slowfast, not to {method!r}")
     values.update(method_values(method, selection, noise_lambda=policy_opts["noise_lambda"], policy=hyper,
                                 policy_iv=policy_opts["policy_iv"]))
-    results = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, show_progress=not quiet,
-                        extra_config={"selection": selection_record(selection)} if selection else None,
-                        log=typer.echo)
-    for run_dir, summary in results:
-        typer.echo(selected_line(run_dir, summary))
-    if len(results) > 1:
-        typer.echo(protocol_caption(results[0][1]["select_by"], "selected", values.get("source_lang", "en")))
-        typer.echo(seed_summary_table([str(d) for d, _ in results]).to_string(index=False))
-    if any(summary.get("status") == "diverged" for _, summary in results):
+    outcomes = run_seeds(values, seeds, out, resume=resume, overwrite=overwrite, executor=executor,
+                         extra_config={"selection": selection_record(selection)} if selection else None)
+    complete = [o for o in outcomes if o.complete]
+    for outcome in complete:
+        typer.echo(selected_line(outcome.job.run_dir, outcome.summary))
+    if len(complete) > 1:
+        typer.echo(protocol_caption(complete[0].summary["select_by"], "selected", values.get("source_lang", "en")))
+        typer.echo(seed_summary_table([str(o.job.run_dir) for o in complete]).to_string(index=False))
+    executor.raise_for_failures()
+    if any(o.status == DIVERGED for o in complete):
         raise typer.Exit(1)  # recorded in summary.json, but a script must not take it for success
 
 

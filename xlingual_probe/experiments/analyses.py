@@ -311,7 +311,9 @@ def run_recipe(recipe: Recipe, scale: str, out: str | Path, *, overrides: dict[s
         scale: ``paper`` or ``demo``.
         out: the output folder.
         overrides: TrainConfig values that replace the recipe's in every run (``--set``).
-        executor: how the runs are carried out (default: one after the other in this process).
+        executor: how the runs are carried out (default: one after the other in this process); runs
+            that fail stay in its ``failures`` for the caller to report
+            (:meth:`~xlingual_probe.experiments.executor.Executor.raise_for_failures`).
         log: where progress lines go.
         show_progress: progress bars.
 

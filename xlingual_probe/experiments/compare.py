@@ -35,7 +35,8 @@ Method:
 
 Outputs in ``OUT``: ``compare.json`` (the options and run directories), ``comparison.csv`` (per
 method: seeds, mean and std of source, target_mean, overall, gap; overall_diff, t, p, significant),
-``comparison_languages.csv`` (method, lang, seeds, mean, std) and ``comparison.md`` (both tables).
+``comparison_languages.csv`` (method, lang, seeds, mean, std), ``comparison.md`` (both tables, and the
+runs without a result, which every table leaves out under ``allow_incomplete``) and ``status.txt`` (the executor's progress view).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from xlingual_probe.experiments.methods import (
 )
 from xlingual_probe.reporting import format_mean_std, markdown_table, protocol_caption
 from xlingual_probe.runs import (
+    FINISHED,
     REPORTED,
     RESULT_STATUSES,
     RunFiles,
@@ -196,7 +198,7 @@ def run_scores(run_dirs: dict[str, list[tuple[int, Path]]], which: str = "select
             status = files.status()
             if status not in RESULT_STATUSES:
                 continue
-            record = reported_record(read_json(files.summary), which) if status == "finished" else {"metrics": {}}
+            record = reported_record(read_json(files.summary), which) if status == FINISHED else {"metrics": {}}
             if record is None:
                 raise UserError(f"{run} has no test scores (no labelled test split, or --no-score-test): "
                                 "use --which selected or final")
@@ -299,10 +301,16 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
                     show_progress: bool = False, log=None) -> ComparisonResult:
     """Run every method × seed (reusing finished runs), then write and return the comparison tables.
 
+    A failed run does not stop the others, but the paired test needs every run: once all ran, a failure
+    raises :class:`~xlingual_probe.experiments.executor.RunsFailed` naming it, unless
+    ``allow_incomplete`` (then the tables leave it out, ``comparison.md`` names it, and the failure stays
+    in ``executor.failures`` for the command to report).
+
     Args:
         config: the comparison.
         num_layers: the model's layer count (default: read from its config; needed for the sets).
-        executor: how the runs are carried out (default: one after the other in this process).
+        executor: how the runs are carried out (default: one after the other in this process); its CPU
+            thread count per run is written into the runs' configs.
         show_progress: progress bars.
         log: where one line per finished run goes (default: ``tqdm.write``).
 
@@ -311,25 +319,28 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
 
     Raises:
         UserError: bad options, or a run directory made with other options.
+        RunsFailed: a run ended with an error or was interrupted (unless ``allow_incomplete``: then
+            the tables leave it out and the command reports it after them).
     """
     out = Path(config.out)
     log = log or tqdm.write
+    executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
+    train = executor.run_values(config.train)
     if (out / "compare.json").is_file():  # another comparison's runs would be refused one by one, later
         saved = read_json(out / "compare.json").get("train", {})
-        changed = differing_keys(saved, config.train)
+        changed = differing_keys(saved, train)
         if changed:
             raise UserError(f"{out} holds a comparison of {saved.get('model')} on {saved.get('task')} with other "
                             f"training options ({', '.join(changed)}); use another --out")
-    executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
     selection = None
     if needs_sets(config.methods):
-        selection = resolve_sets(config.sets, config.train, config.seeds, out / "auto", num_layers=num_layers,
+        selection = resolve_sets(config.sets, train, config.seeds, out / "auto", num_layers=num_layers,
                                  executor=executor, show_progress=show_progress)
     if selection is not None:
         atomic_write_json(out / "selection.json", selection)
     jobs = []
     for method in config.methods:
-        values = {**config.train, **method_values(method, selection, noise_lambda=config.noise_lambda,
+        values = {**train, **method_values(method, selection, noise_lambda=config.noise_lambda,
                                                   policy=config.policy, policy_iv=config.policy_iv)}
         extra = None if values["slowfast"] is None else {"selection": selection_record(selection)}
         for seed in config.seeds:
@@ -344,13 +355,15 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
         runs.setdefault(job.label, []).append(str(job.run_dir))
     atomic_write_json(out / "compare.json", {
         "schema_version": 1, "options": {k: v for k, v in asdict(config).items() if k != "train"},
-        "train": config.train,
+        "train": train,
         "selection": selection_record(selection),
         "runs": runs})
-    executor.run(jobs)
+    outcomes = executor.run(jobs, status_dir=out)
     run_dirs: dict[str, list[tuple[int, Path]]] = {}
     for job in jobs:
         run_dirs.setdefault(job.label, []).append((job.seed, job.run_dir))
+    if not config.allow_incomplete:  # name the failed runs and their errors rather than "incomplete"
+        executor.raise_for_failures()
     scores, languages = run_scores(run_dirs, config.which, config.allow_incomplete)
     table, lang_table = comparison_tables(scores, languages, REFERENCE, config.alpha)
     model, task = config.train.get("model"), config.train.get("task")
@@ -359,8 +372,10 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
         + f"; policy IV {_policy_iv_text(selection, config.policy_iv)}.")
     # every run shares select_by (the comparison's training options); an incomplete one has no summary to read it from
     caption = protocol_caption(jobs[0].config.select_by, config.which, jobs[0].config.source_lang)
+    missing = [f"{o.job.label} seed {o.job.seed} ({o.status})" for o in outcomes if not o.complete]
+    missing_text = (f" Missing (no result, left out of every table): {', '.join(missing)}." if missing else "")
     header = (f"# Method comparison: {model} on {task}\n\n{caption} Mean ± std over seeds {config.seeds} "
-              f"(--which {config.which}); few-shot {config.train.get('few_shot', 0)}.{sets}")
+              f"(--which {config.which}); few-shot {config.train.get('few_shot', 0)}.{sets}{missing_text}")
     paths = {"csv": out / "comparison.csv", "languages": out / "comparison_languages.csv", "md": out / "comparison.md"}
     atomic_write_text(paths["csv"], table.to_csv(index=False))
     atomic_write_text(paths["languages"], lang_table.to_csv(index=False))

@@ -21,6 +21,7 @@ from typing import Any
 
 from xlingual_probe.experiments.auto_selection import auto_selection
 from xlingual_probe.experiments.compare import CompareConfig, compare_methods
+from xlingual_probe.experiments.executor import Executor, SequentialExecutor
 from xlingual_probe.plots.curves import plot_cka_curves, plot_gap_curves
 from xlingual_probe.plots.report import write_report
 from xlingual_probe.synthetic import resolve_synthetic_model
@@ -54,15 +55,20 @@ class DemoConfig:
 
 
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progress: bool = True,
-             command: str | None = None) -> Path:
+             executor: Executor | None = None, command: str | None = None) -> Path:
     """Run every step of the demo, write ``report.md`` and the HTML report; returns the HTML report's path.
 
     Args:
         config: the demo's settings.
         log: where progress lines go.
         show_progress: progress bars.
+        executor: how the runs are carried out (default: one after the other in this process).
         command: the command line, printed at the top of the HTML report.
+
+    Raises:
+        RunsFailed: a run of the sweep did not finish (the selection needs all of them).
     """
+    executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -74,7 +80,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progre
     values = {"model": config.model, "task": config.task, **config.train}
     log("2/4 layer sweep + DF runs with the gap over time and CKA; selection of the weight sets")
     t = time.perf_counter()
-    selection = auto_selection(values, config.sweep_seeds, out / "selection", show_progress=show_progress)
+    selection = auto_selection(values, config.sweep_seeds, out / "selection", executor=executor,
+                               show_progress=show_progress)
     timings["sweep_and_selection"] = time.perf_counter() - t
 
     log("3/4 slow-and-fast vs DF with the selected sets")
@@ -82,7 +89,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print, show_progre
     comparison = compare_methods(CompareConfig(train=values, out=str(out / "compare"), seeds=config.compare_seeds,
                                                methods=["direct", "slowfast"],
                                                sets=str(out / "selection" / "selection.json"),
-                                               policy=config.policy), show_progress=show_progress, log=log)
+                                               policy=config.policy), executor=executor,
+                                 show_progress=show_progress, log=log)
     timings["comparison"] = time.perf_counter() - t
 
     log("4/4 figures and report")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
+from xlingual_probe.experiments.executor import Executor, RunJob, RunOutcome, SequentialExecutor
 from xlingual_probe.training.config import TrainConfig, check_seeds
 
 
@@ -37,10 +37,13 @@ def seed_jobs(values: dict[str, Any], seeds: list[int], out: Path, *, resume: bo
 def run_seeds(values: dict[str, Any], seeds: list[int], out: Path, *, resume: bool = False, overwrite: bool = False,
               extra_config: dict[str, Any] | None = None, cka_probe: dict[str, Any] | None = None,
               alignment_probe: dict[str, Any] | None = None, executor: Executor | None = None,
-              show_progress: bool = True,
-              log: Callable[[str], None] | None = None) -> list[tuple[Path, dict[str, Any]]]:
-    """Train one run per seed (see :func:`seed_jobs`); returns ``(run directory, summary)`` per seed."""
-    jobs = seed_jobs(values, seeds, out, resume=resume, overwrite=overwrite, extra_config=extra_config,
-                     cka_probe=cka_probe, alignment_probe=alignment_probe)
+              show_progress: bool = True, log: Callable[[str], None] | None = None) -> list[RunOutcome]:
+    """Train one run per seed (see :func:`seed_jobs`) with ``executor``; returns each seed's outcome.
+
+    With several seeds the executor's ``status.txt`` goes to ``out``; a failed seed does not stop the
+    others (the failures stay in ``executor.failures``).
+    """
     executor = executor or SequentialExecutor(show_progress=show_progress, log=log)
-    return [(job.run_dir, summary) for job, summary in zip(jobs, executor.run(jobs))]
+    jobs = seed_jobs(executor.run_values(values), seeds, out, resume=resume, overwrite=overwrite,
+                     extra_config=extra_config, cka_probe=cka_probe, alignment_probe=alignment_probe)
+    return executor.run(jobs, status_dir=out if len(seeds) > 1 else None)

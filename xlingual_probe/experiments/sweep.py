@@ -20,19 +20,21 @@ The sweep directory (its reading side, :func:`~xlingual_probe.runs.summarise_swe
                    unfinished ones; after a data or code change that alters numbers the runs get new
                    keys (the old folders are kept, never reused) and the sweep says why; the baseline
                    is one run per seed.
-    results.csv    one row per finished job (:data:`RESULT_COLUMNS`).
+    results.csv    one row per complete (finished or diverged) job (:data:`RESULT_COLUMNS`).
     summary.csv    one row per experiment: seeds, mean / std of best_ (the selected checkpoint) and
                    final_ overall, source, target_mean and gap, all on the reporting halves, and the
                    difference of the means to the baseline (``*_delta``).
-    summary.md     the same as a table of ``mean ± std`` next to the baseline, with the protocol.
+    summary.md     the same as a table of ``mean ± std`` next to the baseline, with the protocol, and the
+                   jobs whose run has no result (error, interrupted or not run), which the tables leave out.
     layers.png     overall vs layer for reinit and freeze, baseline dotted (when either ran).
+    status.txt     the executor's view of the runs while they execute (done / running / pending / failed).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,15 @@ from xlingual_probe.experiments.catalogue import EXPERIMENTS, Experiment, build_
 from xlingual_probe.experiments.executor import Executor, RunJob, SequentialExecutor
 from xlingual_probe.models.units import count_layers
 from xlingual_probe.reporting import format_signed, format_values, markdown_table, protocol_caption
-from xlingual_probe.runs import BASELINE, METRICS, SWEEP_SCHEMA_VERSION, differing_keys, summarise_sweep
+from xlingual_probe.runs import (
+    BASELINE,
+    METRICS,
+    RESULT_STATUSES,
+    SWEEP_SCHEMA_VERSION,
+    differing_keys,
+    summarise_sweep,
+    sweep_job_status,
+)
 from xlingual_probe.training.config import TrainConfig, check_seeds
 from xlingual_probe.training.identity import identity_key, identity_mismatch, run_identity
 from xlingual_probe.training.model_selection import SELECT_BY
@@ -263,8 +273,17 @@ def format_sweep_summary(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def missing_runs(sweep_dir: str | Path) -> list[str]:
+    """The jobs of ``sweep.json`` without a result (:func:`~xlingual_probe.runs.sweep_job_status` not
+    finished or diverged): ``label seed k (status)``, status ``error`` or ``incomplete`` (not run,
+    running or interrupted)."""
+    status = sweep_job_status(sweep_dir)
+    return [f"{r.label} seed {r.seed} ({r.status})" for r in status.itertuples() if r.status not in RESULT_STATUSES]
+
+
 def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``layers.png`` from the finished runs."""
+    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``layers.png`` from the complete runs
+    (``summary.md`` names the jobs left out)."""
     from xlingual_probe.plots.sweep import save_layer_sweep_plot
 
     sweep_dir = Path(sweep_dir)
@@ -278,7 +297,10 @@ def write_sweep_reports(sweep_dir: str | Path) -> dict[str, Path]:
     header = (f"# Layer sweep: {train.get('model')} on {train.get('task')}\n\n"
               f"{protocol_caption('source', 'final')} Mean ± std over seeds {sweep['options']['seeds']}; Δ = "
               f"experiment mean − baseline (DF) mean. Selected: {selected}\n\n")
-    atomic_write_text(paths["summary.md"], header + markdown_table(format_sweep_summary(results)) + "\n")
+    missing = missing_runs(sweep_dir)
+    footer = (f"\nMissing from the tables: {len(missing)} of {len(sweep['jobs'])} jobs have no result: "
+              + ", ".join(missing) + ".\n") if missing else ""
+    atomic_write_text(paths["summary.md"], header + markdown_table(format_sweep_summary(results)) + "\n" + footer)
     plot = save_layer_sweep_plot(sweep_dir, results)
     if plot is not None:
         paths["layers.png"] = plot
@@ -291,11 +313,14 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
     """Plan, run (or finish) and summarise a layer sweep in ``config.out``.
 
     Safe to repeat: finished runs are reused and unfinished ones resumed, so after Ctrl-C (which
-    propagates as ``KeyboardInterrupt``) the same call completes the sweep.
+    propagates as ``KeyboardInterrupt``), a crash or a pre-emption the same call completes the sweep.
+    A failed run does not stop the others; the tables are written from the finished runs and the
+    failures stay in ``executor.failures`` (the command reports them).
 
     Args:
         config: the sweep.
-        executor: how the jobs run (default: :class:`SequentialExecutor`).
+        executor: how the jobs run (default: :class:`SequentialExecutor`); its CPU thread count per
+            run is written into the runs' configs (:meth:`~xlingual_probe.experiments.executor.Executor.run_values`).
         num_layers: the model's layer count (default: read from the model's config).
         show_progress: progress bars.
         cka_probe: CKA probe options (a dict of :class:`~xlingual_probe.probes.cka_probe.CKAProbeConfig`)
@@ -308,6 +333,8 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
     Raises:
         UserError: bad options, or ``config.out`` holding a sweep of other training options.
     """
+    executor = executor or SequentialExecutor(show_progress=show_progress)
+    config = replace(config, train=executor.run_values(config.train))
     if num_layers is None:
         num_layers = count_layers(config.train["model"], bool(config.train.get("trust_remote_code")))
     check_same_sweep(config)
@@ -324,7 +351,6 @@ def run_sweep(config: SweepConfig, *, executor: Executor | None = None, num_laye
         seen.add(job.key)
         with_cka = job.experiment == BASELINE and job.seed in probed
         run_jobs.append(job.run_job(cka_probe if with_cka else None))
-    executor = executor or SequentialExecutor(show_progress=show_progress)
-    executor.run(run_jobs)
+    executor.run(run_jobs, status_dir=config.out)
     write_sweep_reports(config.out)
     return summarise_sweep(config.out)

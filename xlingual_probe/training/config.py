@@ -81,6 +81,14 @@ class TrainConfig:
             phase_mode, policies, swap), see :mod:`xlingual_probe.training.slowfast`; ``None`` = off.
         method: name of the fine-tuning method, recorded in the summary (``direct`` for DF).
         trust_remote_code: allow model code from the hub (off unless asked for).
+        threads: CPU threads of the run's PyTorch kernels in each of its processes (``torch.set_num_threads``,
+            :func:`~xlingual_probe.training.runtime.machine_settings`); ``None`` = PyTorch's default (the
+            process's environment, e.g. ``OMP_NUM_THREADS``, else the machine's cores).
+            Part of the run's identity: PyTorch's CPU kernels may split a large sum or matrix product by
+            thread, so the same run with another thread count may differ in the last digits (whether it
+            does depends on the tensor sizes: the tiny test BERT's 20-update run was bit-identical with 1
+            and 2 threads). The executors set it (``--threads-per-run``); ``config.json``'s
+            ``device.cpu_threads`` records the count used. Left out of the run identity when ``None``.
         recipe: the recipe the values came from (``xtreme``, ``paper``, ``synthetic``; ``None`` = none),
             see :mod:`xlingual_probe.training.recipes`; recorded, it changes no value by itself.
         qa_stride: what a QA task's ``doc_stride`` (128) means: ``between-starts`` (XTREME: tokens
@@ -134,6 +142,7 @@ class TrainConfig:
     slowfast: dict[str, Any] | None = None
     method: str = "direct"
     trust_remote_code: bool = False
+    threads: int | None = None
     recipe: str | None = None
     qa_stride: str = "between-starts"
     skip_nonfinite: int = 0
@@ -152,6 +161,7 @@ class TrainConfig:
             (self.precision in ("auto", "fp32", "bf16"), "--precision must be 'auto', 'fp32' or 'bf16'"),
             (self.few_shot >= 0, "--few-shot must be >= 0"),
             (self.noise_lambda >= 0, "--noise-lambda must be >= 0"),
+            (self.threads is None or self.threads > 0, "--threads-per-run must be positive"),
             (self.grad_accum >= 1, "--grad-accum must be >= 1"),
             (self.batch_size % max(self.grad_accum, 1) == 0,
              (f"--batch-size {self.batch_size} is not divisible by --grad-accum {self.grad_accum} "

@@ -2,7 +2,8 @@
 
 A run is identified by
 
-* its resolved TrainConfig without ``out`` (the seed included; where it is written does not matter),
+* its resolved TrainConfig without ``out`` (the seed included; where it is written does not matter;
+  ``threads`` only when set, so runs made before the field existed keep their keys),
 * :data:`~xlingual_probe.runs.NUMERICS_VERSION` (bumped by every code change that alters numbers),
 * its data fingerprint (:mod:`xlingual_probe.training.data`): the size and SHA-256 of every data file
   it reads (by file name: the same bytes in another folder are the same data), every hub split's
@@ -36,6 +37,8 @@ from xlingual_probe.training.data import data_fingerprint
 from xlingual_probe.utils.io import read_json
 
 _NOT_IDENTITY = ("out",)  # config fields that do not change what a run computes
+# fields added after runs were made: left out while unset, so those runs keep their keys
+_IDENTITY_WHEN_SET = ("threads",)
 
 
 def _canonical(obj: Any) -> Any:
@@ -50,6 +53,11 @@ def _data_identity(fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:
     sources = [{**{k: v for k, v in s.items() if k != "path"}, "file": Path(s["path"]).name} if "path" in s else s
                for s in fingerprint["sources"]]
     return _canonical({"sources": sources, "examples": fingerprint["examples"]})
+
+
+def _identity_values(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items()
+            if k not in _NOT_IDENTITY and not (k in _IDENTITY_WHEN_SET and v is None)}
 
 
 def run_identity(config: TrainConfig, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -67,15 +75,13 @@ def run_identity(config: TrainConfig, fingerprint: dict[str, Any] | None = None)
         UserError: the data cannot be loaded.
     """
     fingerprint = data_fingerprint(config) if fingerprint is None else fingerprint
-    values = {k: v for k, v in config.to_dict().items() if k not in _NOT_IDENTITY}
-    return {"config": _canonical(values), "numerics_version": NUMERICS_VERSION, "data": _data_identity(fingerprint)}
+    return {"config": _canonical(_identity_values(config.to_dict())), "numerics_version": NUMERICS_VERSION, "data": _data_identity(fingerprint)}
 
 
 def recorded_identity(info: dict[str, Any]) -> dict[str, Any]:
     """The identity recorded in a run's ``config.json`` content (``data`` is ``None`` for runs that predate
     the data fingerprint; ``numerics_version`` 1 for runs that predate that key)."""
-    values = {k: v for k, v in info.get("config", {}).items() if k not in _NOT_IDENTITY}
-    return {"config": _canonical(values), "numerics_version": info.get("numerics_version", 1),
+    return {"config": _canonical(_identity_values(info.get("config", {}))), "numerics_version": info.get("numerics_version", 1),
             "data": _data_identity(info.get("data_fingerprint"))}
 
 

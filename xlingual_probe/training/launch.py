@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from xlingual_probe.utils.environ import environ_set
 from xlingual_probe.utils.errors import UserError
 
 __all__ = ["in_distributed_launch", "run_on_processes"]
@@ -78,16 +79,8 @@ def _launch_environment(num_processes: int) -> Iterator[None]:
            "MASTER_PORT": str(_free_port()),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // num_processes)),
            **_device_environment(num_processes)}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
+    with environ_set(env):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _failure(errors: Path) -> str | None:

@@ -143,6 +143,20 @@ def _check_same_identity(files: RunFiles, identity: dict[str, Any]) -> None:
                         "(use --overwrite to start again, or another --out)")
 
 
+def check_run_dir(config: TrainConfig, resume: bool) -> str:
+    """What :func:`train` (without ``overwrite``) will do with ``config.out``: ``"fresh"``, ``"resume"`` or
+    ``"done"``, with the same checks (:func:`_check_same_identity`, :func:`prepare_run_dir`) and without
+    touching the folder: executors call it before they dispatch a run.
+
+    Raises:
+        UserError: the folder is not empty and ``resume`` is off, or it holds a run of another identity.
+    """
+    files = RunFiles(config.out)
+    if files.config.is_file():
+        _check_same_identity(files, run_identity(config))
+    return prepare_run_dir(files, resume, overwrite=False)[0]
+
+
 def report_truncation(task: Task, eval_sets: list[EvalSet], max_length: int) -> dict[str, int]:
     """``{lang: evaluation examples whose input was cut to max_length}`` (:meth:`Task.truncated_examples`),
     summed over the sets of a language (both held-out halves) and recorded in ``config.json``; any cut

@@ -8,8 +8,11 @@ threads they wait for need, so every one of the thousands of operations of an up
 scheduler. A 2-thread fine-tuning of a small encoder on 2 cores went from ~0.03 s per update alone to
 1.2–1.5 s next to one other PyTorch job. Waiting passively (``OMP_WAIT_POLICY=PASSIVE``: threads sleep
 at once) removes the spinning; importing :mod:`xlingual_probe` before torch sets it unless the user set
-it (``benchmarks/bench_sharing.py`` measures both settings alone and shared). A run records its
-thread count and wait policy in ``config.json`` (``device``).
+it (``benchmarks/bench_sharing.py`` measures both settings alone and shared). A run with
+``TrainConfig.threads`` set uses that many threads in each of its processes (``torch.set_num_threads``
+for the run only, restored afterwards: an executor running several runs in one process, or several
+runs side by side, gives each its share); without it torch's default applies (``OMP_NUM_THREADS``,
+else the cores). A run records its thread count and wait policy in ``config.json`` (``device``).
 
 Precision ``auto`` (the default) is bf16 mixed precision on a CUDA GPU that supports it and fp32
 elsewhere. TF32 (``TrainConfig.tf32``) lets float32 matrix products on Ampere-or-later GPUs run on tensor cores
@@ -26,7 +29,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["cpu_settings", "machine_settings", "resolve_precision", "tf32_matmuls"]
+__all__ = ["cpu_settings", "cpu_threads", "machine_settings", "resolve_precision", "tf32_matmuls"]
 
 
 def resolve_precision(precision: str) -> str:
@@ -64,9 +67,23 @@ def tf32_matmuls(enabled: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` inside the block (nothing when ``None``), as before after it."""
+    if threads is None:
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+@contextlib.contextmanager
 def machine_settings(config: Any) -> Iterator[dict[str, Any]]:
     """The run's machine settings inside the block; yields what to record in ``config.json``'s ``device``."""
-    with tf32_matmuls(config.tf32):
+    with tf32_matmuls(config.tf32), cpu_threads(config.threads):
         yield {"precision": resolve_precision(config.precision), "tf32": bool(config.tf32 and torch.cuda.is_available()),
                **cpu_settings()}
 
