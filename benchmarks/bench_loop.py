@@ -74,7 +74,7 @@ def main() -> None:
         ours, ref = [], []
         for i in range(args.repeats):
             config = TrainConfig(model=args.model, task=args.task, out=f"{tmp}/run{i}", data_dir=args.data_dir,
-                                 train_size=args.train_size, eval_size=8, max_steps=args.steps,
+                                 train_size=args.train_size, eval_size=32, max_steps=args.steps,
                                  batch_size=args.batch_size, eval_every=args.steps, save_every=0, save_best=False,
                                  freeze_embeddings=args.freeze_embeddings, seed=1)
             ref.append(reference_seconds_per_update(config))

@@ -60,7 +60,7 @@ def main() -> None:
 
     precision = "bf16" if torch.cuda.is_available() else "fp32"
     with tempfile.TemporaryDirectory() as tmp:
-        config = run_config(args.model, Path(tmp), train_size=2000, eval_size=8, max_steps=args.steps,
+        config = run_config(args.model, Path(tmp), train_size=2000, eval_size=32, max_steps=args.steps,
                             batch_size=args.batch_size, lr=5e-5, eval_every=args.steps, save_every=0,
                             save_best=False, precision=precision).replace(out=f"{tmp}/run")
         header("probe overhead: gap evaluation and CKA as a share of training time", model=args.model,

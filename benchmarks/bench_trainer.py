@@ -158,7 +158,7 @@ def main() -> None:
     precision = args.precision or ("bf16" if torch.cuda.is_available() else "fp32")
     with tempfile.TemporaryDirectory() as tmp:
         total = args.warmup + 1 + args.steps
-        base = run_config(args.model, Path(tmp), train_size=args.train_size, eval_size=8, max_length=args.max_length,
+        base = run_config(args.model, Path(tmp), train_size=args.train_size, eval_size=32, max_length=args.max_length,
                           max_steps=total, batch_size=args.batch_size, lr=5e-5, eval_every=total, save_every=0,
                           save_best=False, precision=precision)
         if base.task == "xnli":

@@ -26,7 +26,7 @@ from xlingual_probe.experiments.processes import ProcessExecutor, visible_gpus
 from xlingual_probe.experiments.sweep import SweepConfig, run_sweep
 
 TRAIN = {"task": "xnli", "max_steps": 4, "eval_every": 2, "batch_size": 8, "eval_batch_size": 32, "lr": 3e-3,
-         "train_size": 32, "eval_size": 12, "save_best": False}
+         "train_size": 32, "eval_size": 32, "save_best": False}
 
 
 def timed_sweep(model: Path, data: Path, out: Path, executor: Executor) -> float:
