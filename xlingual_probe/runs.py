@@ -216,6 +216,16 @@ class Summary(_OptionalSummary):
     steps: int
 
 
+class _RunFile:
+    """A read-only attribute of :class:`RunFiles`: ``root`` joined with fixed path parts."""
+
+    def __init__(self, *parts: str):
+        self.parts = parts
+
+    def __get__(self, files: RunFiles, owner: type) -> Path:
+        return files.root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """Paths of the files of one run directory."""
@@ -225,61 +235,20 @@ class RunFiles:
     def __init__(self, root: str | Path):
         object.__setattr__(self, "root", Path(root))
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def steps(self) -> Path:
-        return self.root / "steps.jsonl"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    @property
-    def param_groups(self) -> Path:
-        return self.root / "param_groups.csv"
-
-    @property
-    def cka(self) -> Path:
-        return self.root / "cka.jsonl"
-
-    @property
-    def eval_split(self) -> Path:
-        return self.root / "eval_split.json"
-
-    @property
-    def few_shot(self) -> Path:
-        return self.root / "few_shot.json"
-
-    @property
-    def lease(self) -> Path:
-        return self.root / LEASE_FILE
-
-    @property
-    def alignment(self) -> Path:
-        return self.root / "alignment.jsonl"
-
-    @property
-    def alignment_sample(self) -> Path:
-        return self.root / "alignment_sample.json"
-
-    @property
-    def last_checkpoint(self) -> Path:
-        return self.root / "checkpoints" / "last"
-
-    @property
-    def previous_checkpoint(self) -> Path:
-        return self.root / "checkpoints" / "previous"
-
-    @property
-    def best_checkpoint(self) -> Path:
-        return self.root / "checkpoints" / "best"
+    config = _RunFile("config.json")
+    steps = _RunFile("steps.jsonl")
+    metrics = _RunFile("metrics.jsonl")
+    summary = _RunFile("summary.json")
+    param_groups = _RunFile("param_groups.csv")
+    cka = _RunFile("cka.jsonl")
+    eval_split = _RunFile("eval_split.json")
+    few_shot = _RunFile("few_shot.json")
+    lease = _RunFile(LEASE_FILE)
+    alignment = _RunFile("alignment.jsonl")
+    alignment_sample = _RunFile("alignment_sample.json")
+    last_checkpoint = _RunFile("checkpoints", "last")
+    previous_checkpoint = _RunFile("checkpoints", "previous")
+    best_checkpoint = _RunFile("checkpoints", "best")
 
     def is_finished(self) -> bool:
         """Whether ``summary.json`` exists: the run is complete (finished, diverged or errored)."""
