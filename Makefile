@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-slow demo figures lint clean
+.PHONY: install test test-slow test-gpu demo figures lint clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,9 @@ test: install
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+test-gpu: install
+	XPROBE_TEST_GPU=1 $(BIN)/pytest -q -m gpu
 
 demo: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/xprobe demo --out $(DEMO_OUT)

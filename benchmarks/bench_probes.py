@@ -6,7 +6,8 @@ Run on purpose (not in CI), on an otherwise quiet machine:
     .venv/bin/python benchmarks/bench_probes.py --model synthetic      # synthetic-nli, 6 languages
     .venv/bin/python benchmarks/bench_probes.py --model synthetic:tiny --quick   # a check, < 1 minute
 
-One training run (``train direct``, all weights trained, batch ``--batch-size``) with the CKA probe
+After an untimed warm-up run, one training run (``train direct``, all weights trained, batch
+``--batch-size``) with the CKA probe
 every ``--cka-every`` updates gives the median update time t (updates without a probe, after
 warm-up) and the CKA probe's median time c per probe (``cka_seconds``, both forward passes and the
 CKA of every layer, default settings: tokens, fp32, biased). Then one evaluation of every language is
@@ -29,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xlingual_probe  # noqa: F401  (before torch: the package's CPU thread settings)
-from benchmarks._common import header, median, parser, run_config, timed
+from benchmarks._common import header, median, parser, run_config, timed, warm_up
 
 INTERVALS = (25, 50, 100, 200, 500, 1000)
 
@@ -74,6 +75,7 @@ def main() -> None:
                     torch.cuda.synchronize()
                 ends.append(time.perf_counter())
 
+        warm_up(config)
         # the probe runs before the clock's callback, so an interval ending at a probe step includes it
         train(config, callbacks=[CKAProbe(CKAProbeConfig(every=args.cka_every)), Tick()], show_progress=False)
         intervals = [(step, b - a) for step, (a, b) in enumerate(itertools.pairwise(ends), start=2)]

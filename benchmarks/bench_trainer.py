@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xlingual_probe  # noqa: F401  (before torch: the package's CPU thread settings)
-from benchmarks._common import header, median, parser, ratio_line, run_config
+from benchmarks._common import header, median, parser, ratio_line, run_config, warm_up
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
 
@@ -167,6 +167,7 @@ def main() -> None:
         header("step time: xprobe train direct / slowfast vs the HF Trainer", model=args.model, task=base.task,
                batch=args.batch_size, max_length=args.max_length, precision=precision, steps=args.steps,
                warmup=args.warmup, repeats=args.repeats, train_size=args.train_size)
+        warm_up(base.replace(out=f"{tmp}/direct"))
         times: dict[str, list[float]] = {"direct": [], "trainer": [], "slowfast": []}
         for rep in range(args.repeats):
             for name, run in (("direct", ours), ("trainer", trainer), ("slowfast", ours)):

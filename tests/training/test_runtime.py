@@ -7,9 +7,18 @@ import sys
 import pytest
 import torch
 
+from tests.tiny import tiny_config
+from xlingual_probe.training import train
 from xlingual_probe.training.config import TrainConfig
-from xlingual_probe.training.runtime import cpu_settings, machine_settings, resolve_precision, tf32_matmuls
+from xlingual_probe.training.runtime import (
+    cpu_settings,
+    machine_settings,
+    resolve_precision,
+    run_accelerator,
+    tf32_matmuls,
+)
 from xlingual_probe.utils import UserError
+from xlingual_probe.utils.io import read_json
 
 
 def python(code: str, **env: str) -> str:
@@ -62,3 +71,15 @@ def test_precision_auto_is_fp32_without_a_gpu_and_options_are_checked():
         TrainConfig(model="m", task="xnli", out="o", precision="fp16")
     with pytest.raises(UserError, match="--num-processes"):
         TrainConfig(model="m", task="xnli", out="o", num_processes=0)
+
+
+def test_runs_of_one_process_may_mix_precisions(tiny_model, tiny_data, tmp_path):
+    # Accelerate's process-wide state refused a bf16 Accelerator after an fp32 one (seen on a GPU, where
+    # auto is bf16: every in-process sweep, comparison or notebook that mixed them failed)
+    assert run_accelerator("fp32").mixed_precision == "no"
+    assert run_accelerator("bf16").mixed_precision == "bf16"
+    for i, precision in enumerate(["fp32", "bf16", "fp32"]):
+        config = tiny_config(tiny_model, tiny_data, tmp_path / f"run{i}", max_steps=2, eval_every=2, precision=precision)
+        summary = train(config, show_progress=False)
+        assert summary["status"] == "finished"
+        assert read_json(tmp_path / f"run{i}" / "config.json")["device"]["precision"] == precision

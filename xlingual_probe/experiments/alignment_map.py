@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from accelerate import Accelerator
-
 from xlingual_probe.probes.alignment_probe import AlignmentProbeConfig, write_records
 from xlingual_probe.probes.parallel import ParallelSample
 from xlingual_probe.runs import NUMERICS_VERSION, SCHEMA_VERSION, RunFiles, RunWriter
@@ -22,6 +20,7 @@ from xlingual_probe.training.config import TrainConfig
 from xlingual_probe.training.data import load_task_data
 from xlingual_probe.training.loop import load_starting_model, prepare_run_dir
 from xlingual_probe.training.provenance import git_state, package_versions
+from xlingual_probe.training.runtime import resolve_precision, run_accelerator
 from xlingual_probe.utils.io import atomic_write_json
 
 __all__ = ["alignment_sample", "map_alignment"]
@@ -42,7 +41,7 @@ def map_alignment(config: TrainConfig, probe: AlignmentProbeConfig | None = None
 
     Args:
         config: the model, task and data options (training options are ignored; ``precision``
-            ``bf16`` runs the forward passes under autocast).
+            ``bf16``, or ``auto`` on a CUDA GPU with bf16, runs the forward passes under bf16 autocast).
         probe: the probe's options (sample size, field, retrieval).
         overwrite: replace a non-empty ``config.out``.
 
@@ -56,7 +55,8 @@ def map_alignment(config: TrainConfig, probe: AlignmentProbeConfig | None = None
     probe = probe or AlignmentProbeConfig()
     files = RunFiles(config.out)
     prepare_run_dir(files, resume=False, overwrite=overwrite)
-    accelerator = Accelerator(mixed_precision="bf16" if config.precision == "bf16" else "no")
+    precision = resolve_precision(config.precision)
+    accelerator = run_accelerator(precision)
     task, data = load_task_data(config)
     sample = probe.sample(task, data, config.data_seed)  # a non-parallel task fails before the model loads
     model, tokenizer, model_map = load_starting_model(config, task.head, task.num_labels(data), labels=data.labels)
@@ -70,7 +70,7 @@ def map_alignment(config: TrainConfig, probe: AlignmentProbeConfig | None = None
     writer = RunWriter(files.root)
     writer.start({"schema_version": SCHEMA_VERSION, "numerics_version": NUMERICS_VERSION, "config": config.to_dict(),
                   "seed": config.seed, "versions": package_versions(), "git": git_state(),
-                  "device": {"type": accelerator.device.type, "processes": 1},
+                  "device": {"type": accelerator.device.type, "processes": 1, "precision": precision},
                   "data": {"languages": list(data.eval), "eval_examples": {k: len(v) for k, v in data.eval.items()}},
                   "training": {"total_steps": 0, "model_family": model_map.family,
                                "num_layers": len(model_map.layers)},

@@ -49,42 +49,49 @@ from xlingual_probe.probes.parallel import ParallelSample
 __all__ = ["RETRIEVAL", "AlignmentMeter", "margin_scores", "retrieval_accuracy"]
 
 RETRIEVAL = ("cosine", "margin")
-Representations = dict[str, list[Tensor]]  # {lang: one [n_lang, d] float32 CPU tensor per layer}
+Representations = dict[str, list[Tensor]]  # {lang: one [n_lang, d] float32 tensor per layer, on the model's device}
 
 
-def _cosine(source: Tensor | np.ndarray, target: Tensor | np.ndarray) -> np.ndarray:
-    x = np.asarray(source.detach().cpu() if isinstance(source, Tensor) else source, dtype=np.float64)
-    y = np.asarray(target.detach().cpu() if isinstance(target, Tensor) else target, dtype=np.float64)
+def _cosine(source: Tensor | np.ndarray, target: Tensor | np.ndarray) -> Tensor:
+    # [n, n] cosine similarities in float64 on the source's device (arrays: the CPU)
+    x = source.detach().to(torch.float64) if isinstance(source, Tensor) else torch.as_tensor(source, dtype=torch.float64)
+    y = target.detach().to(x.device, torch.float64) if isinstance(target, Tensor) else \
+        torch.as_tensor(target, dtype=torch.float64, device=x.device)
     if x.ndim != 2 or y.ndim != 2 or x.shape != y.shape:
-        raise ValueError(f"source and target must be [n, d] of the same shape; got {x.shape} and {y.shape}")
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    y = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+        raise ValueError(f"source and target must be [n, d] of the same shape; got {tuple(x.shape)} and {tuple(y.shape)}")
+    x = x / torch.linalg.norm(x, dim=1, keepdim=True).clamp_min(1e-12)
+    y = y / torch.linalg.norm(y, dim=1, keepdim=True).clamp_min(1e-12)
     return x @ y.T
 
 
-def margin_scores(cosine: np.ndarray, k: int = 4) -> np.ndarray:
+def margin_scores(cosine: Tensor | np.ndarray, k: int = 4) -> Tensor | np.ndarray:
     """The ratio margin of Artetxe & Schwenk (2019) for every (source i, target j) pair.
 
     Args:
-        cosine: ``[n_src, n_tgt]`` cosine similarities.
+        cosine: ``[n_src, n_tgt]`` cosine similarities (tensor, on any device, or array).
         k: neighbours averaged on each side (capped at the number of candidates).
 
     Returns:
-        ``[n_src, n_tgt]``: cos(i, j) / ((mean of i's k best targets + mean of j's k best sources) / 2).
+        ``[n_src, n_tgt]`` (of ``cosine``'s kind): cos(i, j) / ((mean of i's k best targets + mean of
+        j's k best sources) / 2).
 
     >>> cos = np.array([[0.5, 0.45, 0.1], [0.6, 0.1, 0.55], [0.9, 0.2, 0.3]])  # target 0 is a hub
     >>> cos.argmax(axis=1).tolist(), margin_scores(cos, k=1).argmax(axis=1).tolist()
     ([0, 0, 0], [1, 2, 0])
     """
-    k_src, k_tgt = min(k, cosine.shape[1]), min(k, cosine.shape[0])
-    src_mean = -np.sort(-cosine, axis=1)[:, :k_src].mean(axis=1)  # each source's k nearest targets
-    tgt_mean = -np.sort(-cosine, axis=0)[:k_tgt, :].mean(axis=0)  # each target's k nearest sources
-    return cosine / ((src_mean[:, None] + tgt_mean[None, :]) / 2)
+    scores = torch.as_tensor(cosine)
+    k_src, k_tgt = min(k, scores.shape[1]), min(k, scores.shape[0])
+    src_mean = scores.topk(k_src, dim=1).values.mean(dim=1)  # each source's k nearest targets
+    tgt_mean = scores.topk(k_tgt, dim=0).values.mean(dim=0)  # each target's k nearest sources
+    margin = scores / ((src_mean[:, None] + tgt_mean[None, :]) / 2)
+    return margin.cpu().numpy() if isinstance(cosine, np.ndarray) else margin
 
 
 def retrieval_accuracy(source: Tensor | np.ndarray, target: Tensor | np.ndarray, method: str = "cosine",
                        k: int = 4) -> tuple[float, float]:
     """Top-1 translation retrieval (0–100) in both directions; row i of ``source`` translates row i of ``target``.
+
+    Computed in float64 on ``source``'s device (``target`` joins it; arrays on the CPU).
 
     Args:
         source: ``[n, d]`` representations of the source sentences.
@@ -109,9 +116,10 @@ def retrieval_accuracy(source: Tensor | np.ndarray, target: Tensor | np.ndarray,
     scores = _cosine(source, target)
     if method == "margin":
         scores = margin_scores(scores, k)
-    truth = np.arange(scores.shape[0])
-    return (100.0 * float(np.mean(scores.argmax(axis=1) == truth)),
-            100.0 * float(np.mean(scores.argmax(axis=0) == truth)))
+    truth = torch.arange(scores.shape[0], device=scores.device)
+    # argmax takes the first of equal maxima: ties go to the lower index
+    hits = torch.stack([(scores.argmax(dim=1) == truth).sum(), (scores.argmax(dim=0) == truth).sum()]).tolist()
+    return 100.0 * hits[0] / len(truth), 100.0 * hits[1] / len(truth)
 
 
 def _layer_outputs(outputs: Any, num_layers: int | None) -> tuple[Tensor, ...]:
@@ -173,9 +181,9 @@ class AlignmentMeter:
             autocast: a context manager factory for the forward passes (e.g. Accelerate's).
 
         Returns:
-            ``{lang: [layer 0 .. L-1: [n_lang, d] float32 on the CPU]}`` in the sample's order (pooled
-            in float64, kept in float32: the reference of a 12-layer, 384-wide model over 15 × 256
-            sentences is then 70 MB).
+            ``{lang: [layer 0 .. L-1: [n_lang, d] float32 on the model's device]}`` in the sample's
+            order (pooled in float64, kept in float32: the reference of a 12-layer, 384-wide model
+            over 15 × 256 sentences is then 70 MB; measured where they are, no copy to the CPU).
         """
         device = next(model.parameters()).device
         was_training = model.training
@@ -192,10 +200,10 @@ class AlignmentMeter:
                     hidden = _layer_outputs(outputs, num_layers)
                     pooled = pooled or [[] for _ in hidden]
                     for layer, states in enumerate(hidden):
-                        pooled[layer].append(mean_pool(states, inputs["attention_mask"]).to("cpu", torch.float32))
+                        pooled[layer].append(mean_pool(states, inputs["attention_mask"]).to(torch.float32))
                     order.extend(rows)
-                position = torch.empty(len(order), dtype=torch.long)
-                position[torch.tensor(order)] = torch.arange(len(order))
+                position = torch.empty(len(order), dtype=torch.long, device=device)
+                position[torch.tensor(order, device=device)] = torch.arange(len(order), device=device)
                 out[lang] = [torch.cat(chunks)[position] for chunks in pooled]
         finally:
             model.train(was_training)

@@ -21,7 +21,9 @@ Method:
     ``feature_space_linear_cka(..., debiased=True)`` of the Kornblith et al. notebook; it removes
     the upward bias of CKA for small n relative to d, and can be slightly negative.
 
-    Everything is computed in float64 on the CPU, whatever the inputs' dtype and device.
+    Everything is computed in float64 with torch on the inputs' device (``y`` joins ``x``'s; arrays
+    on the CPU), whatever their dtype: on a GPU the measures of a probe step no longer wait for
+    copies to the CPU (an H200 spent most of the alignment probe's time there).
 
 Undefined cases:
     CKA divides by the spread of each side. When one side has (numerically) zero variance after
@@ -37,6 +39,7 @@ Undefined cases:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -55,37 +58,38 @@ class CKAUndefinedError(ValueError):
     there are too few rows. The message says which."""
 
 
-def _as_float64(a: Any, name: str) -> np.ndarray:
+def _as_float64(a: Any, name: str, device: torch.device | None = None) -> Tensor:
+    # a float64 tensor on `device` (default: a tensor's own device; arrays on the CPU)
     if isinstance(a, Tensor):
-        a = a.detach().to(device="cpu", dtype=torch.float64).numpy()
+        a = a.detach().to(device=device or a.device, dtype=torch.float64)
     else:
-        a = np.asarray(a, dtype=np.float64)
+        a = torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D (examples, features); got shape {tuple(a.shape)}")
-    if not np.all(np.isfinite(a)):
+    if not bool(torch.isfinite(a).all()):
         raise CKAUndefinedError(f"CKA undefined: {name} holds NaN or inf values")
     return a
 
 
-def _centre(a: np.ndarray, name: str) -> np.ndarray:
-    centred = a - a.mean(axis=0, keepdims=True)
-    if np.linalg.norm(centred) <= _ZERO_VARIANCE_RTOL * np.linalg.norm(a):
+def _centre(a: Tensor, name: str) -> Tensor:
+    centred = a - a.mean(dim=0, keepdim=True)
+    if bool(torch.linalg.norm(centred) <= _ZERO_VARIANCE_RTOL * torch.linalg.norm(a)):
         raise CKAUndefinedError(f"CKA undefined: {name} has zero variance (all rows are equal)")
     return centred
 
 
 def _debiased_dot_product_similarity(
-    xty: float,
-    sum_squared_rows_x: np.ndarray,
-    sum_squared_rows_y: np.ndarray,
-    squared_norm_x: float,
-    squared_norm_y: float,
+    xty: Tensor,
+    sum_squared_rows_x: Tensor,
+    sum_squared_rows_y: Tensor,
+    squared_norm_x: Tensor,
+    squared_norm_y: Tensor,
     n: int,
-) -> float:
+) -> Tensor:
     # Kornblith et al.'s `_debiased_dot_product_similarity_helper`: the unbiased HSIC estimator
     # of Song et al. (2007) rewritten for centred features, up to the factor 1 / (n (n - 3)),
     # which cancels in the CKA ratio.
-    return float(
+    return (
         xty
         - n / (n - 2.0) * sum_squared_rows_x.dot(sum_squared_rows_y)
         + squared_norm_x * squared_norm_y / ((n - 1) * (n - 2))
@@ -121,7 +125,7 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
     xlingual_probe.probes.cka.CKAUndefinedError: CKA undefined: y has zero variance (all rows are equal)
     """
     x = _as_float64(x, "x")
-    y = _as_float64(y, "y")
+    y = _as_float64(y, "y", device=x.device)
     n = x.shape[0]
     if y.shape[0] != n:
         raise ValueError(f"x and y must hold the same examples: {n} rows against {y.shape[0]}")
@@ -132,15 +136,15 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
     x = _centre(x, "x")
     y = _centre(y, "y")
 
-    dot_product_similarity = float(np.linalg.norm(y.T @ x) ** 2)
-    normalization_x = float(np.linalg.norm(x.T @ x))
-    normalization_y = float(np.linalg.norm(y.T @ y))
+    dot_product_similarity = torch.linalg.norm(y.T @ x) ** 2
+    normalization_x = torch.linalg.norm(x.T @ x)
+    normalization_y = torch.linalg.norm(y.T @ y)
 
     if debiased:
-        sum_squared_rows_x = np.einsum("ij,ij->i", x, x)
-        sum_squared_rows_y = np.einsum("ij,ij->i", y, y)
-        squared_norm_x = float(sum_squared_rows_x.sum())
-        squared_norm_y = float(sum_squared_rows_y.sum())
+        sum_squared_rows_x = (x * x).sum(dim=1)
+        sum_squared_rows_y = (y * y).sum(dim=1)
+        squared_norm_x = sum_squared_rows_x.sum()
+        squared_norm_y = sum_squared_rows_y.sum()
         dot_product_similarity = _debiased_dot_product_similarity(
             dot_product_similarity, sum_squared_rows_x, sum_squared_rows_y, squared_norm_x, squared_norm_y, n
         )
@@ -151,16 +155,16 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
             normalization_y**2, sum_squared_rows_y, sum_squared_rows_y, squared_norm_y, squared_norm_y, n
         )
         # the unbiased estimate of a side's self-similarity can fall to <= 0 for degenerate data
-        for name, hsic in (("x", hsic_xx), ("y", hsic_yy)):
+        for name, hsic in (("x", float(hsic_xx)), ("y", float(hsic_yy))):
             if not hsic > 0:
                 raise CKAUndefinedError(
                     f"CKA undefined: the debiased HSIC of {name} with itself is {hsic:.3g} (not positive)"
                 )
-        normalization_x = float(np.sqrt(hsic_xx))
-        normalization_y = float(np.sqrt(hsic_yy))
+        normalization_x = hsic_xx.sqrt()
+        normalization_y = hsic_yy.sqrt()
 
-    value = dot_product_similarity / (normalization_x * normalization_y)
-    if not np.isfinite(value):  # e.g. overflow of huge features: never hand a NaN on
+    value = float(dot_product_similarity / (normalization_x * normalization_y))
+    if not math.isfinite(value):  # e.g. overflow of huge features: never hand a NaN on
         raise CKAUndefinedError(f"CKA undefined: the ratio is {value}")
     return value
 

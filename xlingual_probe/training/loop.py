@@ -78,7 +78,7 @@ from xlingual_probe.training.noisytune import apply_noisytune
 from xlingual_probe.training.optimizer import adamw, adamw_implementation
 from xlingual_probe.training.provenance import command_line, git_state, package_versions
 from xlingual_probe.training.recipes import recipe_record
-from xlingual_probe.training.runtime import machine_settings
+from xlingual_probe.training.runtime import machine_settings, run_accelerator
 from xlingual_probe.training.schedule import apply_learning_rates, linear_schedule_factor, warmup_steps_for
 from xlingual_probe.training.slowfast import SlowFastLRPolicy
 from xlingual_probe.training.trackers import TrackerMirror, check_trackers
@@ -289,9 +289,8 @@ def _train(config: TrainConfig, *, callbacks: Sequence[Callback], policy: LRPoli
     """:func:`train` in this process (one of several under a launcher)."""
     invocation_start = time.perf_counter()
     trackers = check_trackers(config.report_to)
-    accelerator = Accelerator(mixed_precision="bf16" if machine["precision"] == "bf16" else "no",
-                              log_with=trackers or None,
-                              project_dir=str(Path(config.out) / "trackers") if trackers else None)
+    accelerator = run_accelerator(machine["precision"], log_with=trackers or None,
+                                  project_dir=str(Path(config.out) / "trackers") if trackers else None)
     if config.num_processes > 1 and accelerator.num_processes != config.num_processes:
         raise UserError(f"--num-processes {config.num_processes} but launched on {accelerator.num_processes} "
                         "processes: give one or the other")

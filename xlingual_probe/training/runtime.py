@@ -18,6 +18,11 @@ Precision ``auto`` (the default) is bf16 mixed precision on a CUDA GPU that supp
 elsewhere. TF32 (``TrainConfig.tf32``) lets float32 matrix products on Ampere-or-later GPUs run on tensor cores
 with a 10-bit mantissa: faster, and different numbers, hence a config field rather than a default.
 It is switched on for the run only and restored afterwards (torch keeps it as process-wide state).
+
+Accelerate keeps process-wide state too: every ``Accelerator`` of a process shares one
+``AcceleratorState``, which refuses a second mixed precision ("AcceleratorState has already been
+initialized and cannot be changed"). :func:`run_accelerator` gives each run a fresh one, so the runs of
+one process (a notebook, an in-process sweep or comparison, the test suite) may mix fp32 and bf16.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
-__all__ = ["cpu_settings", "cpu_threads", "machine_settings", "resolve_precision", "tf32_matmuls"]
+__all__ = ["cpu_settings", "cpu_threads", "machine_settings", "resolve_precision", "run_accelerator", "tf32_matmuls"]
 
 
 def resolve_precision(precision: str) -> str:
@@ -87,3 +94,16 @@ def machine_settings(config: Any) -> Iterator[dict[str, Any]]:
         yield {"precision": resolve_precision(config.precision), "tf32": bool(config.tf32 and torch.cuda.is_available()),
                **cpu_settings()}
 
+
+
+def run_accelerator(precision: str, **options: Any) -> Accelerator:
+    """A new :class:`accelerate.Accelerator` for one run: bf16 mixed precision when ``precision`` is
+    ``bf16``, none otherwise; ``options`` go to the constructor (trackers, project folder).
+
+    The precision part of Accelerate's process-wide state (``AcceleratorState``) is cleared first:
+    without that, a bf16 run after an fp32 run in one process raised ``ValueError`` (found on a GPU,
+    where ``auto`` is bf16; reproduced on the CPU with an explicit bf16). The process group
+    (``PartialState``) is kept, so the processes of a launched run stay one job.
+    """
+    AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", **options)
