@@ -148,8 +148,9 @@ SCHEMA_VERSION = 1
 # 4: fused (or foreach) AdamW instead of the single-tensor loop; warm-up ceil(ratio × steps) as the Trainer.
 # 5: held-out selection/reporting halves (best = the checkpoint chosen on the selection halves, reported on
 # the reporting halves), select_by=source default, id-based eval/test subsamples, few-shot drawn per seed.
-# 6: CKA and the alignment measures computed with torch in float64 on the representations' device (last-bit
-# differences on the CPU); the no-train alignment map honours precision auto (bf16 on a CUDA GPU).
+# 6: CKA and the alignment measures computed with torch in float64 on the representations' device, CKA from
+# n x n Gram matrices when that is cheaper (last-bit differences); the no-train alignment map honours
+# precision auto (bf16 on a CUDA GPU).
 NUMERICS_VERSION = 6
 SWEEP_SCHEMA_VERSION = 1
 BASELINE = "baseline"  # the sweep's DF experiment, the reference of every selection rule

@@ -20,7 +20,7 @@ SYN=(--model synthetic --task synthetic-nli --max-steps 400 --eval-every 100 --l
 # (checkpoints every 75 updates, so a stage cut by `timeout -s INT` resumes where it stopped)
 E5=(--model "$MODEL" --task xnli --data-dir "$DATA" --train-size 2000 --eval-size 150 --max-steps 300
     --eval-every 150 --batch-size 16 --lr 1e-4 --freeze-embeddings --precision bf16 --no-save-best
-    --save-every 75 -q)
+    --save-every 75 --no-score-test -q)
 LIMIT=${LIMIT:-}
 run() { [[ $STAGE == all || $STAGE == "$1" ]]; }
 limited() { if [[ -n $LIMIT ]]; then timeout -s INT "$LIMIT" "$@"; else "$@"; fi; }

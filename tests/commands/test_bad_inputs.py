@@ -132,16 +132,16 @@ def _args(*extra: str, **kwargs):
 
 def _batch_on_three_processes(world, out, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
-    monkeypatch.setattr("xlingual_probe.training.loop.Accelerator",
-                        lambda **kw: SimpleNamespace(num_processes=3, is_main_process=True))
+    monkeypatch.setattr("xlingual_probe.training.loop.run_accelerator",
+                        lambda precision, **kw: SimpleNamespace(num_processes=3, is_main_process=True))
     return train_args(world, out)
 
 
 def _launch_did_not_join(world, out, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
-    monkeypatch.setattr("xlingual_probe.training.loop.Accelerator",
-                        lambda **kw: SimpleNamespace(num_processes=1, is_main_process=False))
+    monkeypatch.setattr("xlingual_probe.training.loop.run_accelerator",
+                        lambda precision, **kw: SimpleNamespace(num_processes=1, is_main_process=False))
     return train_args(world, out)
 
 

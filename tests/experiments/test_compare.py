@@ -113,6 +113,10 @@ def test_compare_two_methods_two_seeds_on_the_tiny_model(tiny_model, tiny_data, 
     mtime = (out / "direct/seed-1/summary.json").stat().st_mtime_ns
     compare_methods(config, num_layers=2)  # a re-run reuses every finished run
     assert (out / "direct/seed-1/summary.json").stat().st_mtime_ns == mtime
+    # another --which writes its own tables beside the default ones, which stay
+    final = compare_methods(CompareConfig(**{**config.__dict__, "which": "final"}), num_layers=2)
+    assert final.paths["md"] == out / "comparison-final.md" and "(--which final)" in final.paths["md"].read_text()
+    assert (out / "comparison.md").read_text() == md and (out / "comparison-final_languages.csv").is_file()
     # a comparison directory holds one set of training options: other options are refused, not mixed in
     changed = CompareConfig(**{**config.__dict__, "train": {**train, "lr": 1e-3}})
     with pytest.raises(UserError, match=r"holds a comparison of .* with other training options \(lr\)"):

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from xlingual_probe.probes.cka import CKAUndefinedError, layerwise_cka, layerwise_cka_with_reasons, linear_cka
+from xlingual_probe.probes.cka import (
+    CKAUndefinedError,
+    _similarities,
+    layerwise_cka,
+    layerwise_cka_with_reasons,
+    linear_cka,
+)
 
 
 @pytest.fixture
@@ -212,3 +218,19 @@ def test_too_few_rows_give_null_with_a_reason():
     h = [torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(2))]
     assert layerwise_cka_with_reasons(h, h, pooling="mean", debiased=True) == [
         (None, "CKA undefined: debiased CKA needs at least 4 rows; got 3")]
+
+
+@pytest.mark.parametrize("shape", [(300, 8, 12), (16, 384, 384), (40, 768, 32)])
+def test_feature_and_gram_forms_agree_whichever_is_cheaper(shape):
+    # few rows against wide layers (the alignment probe's 256 sentences of a 768-wide layer) take the
+    # n x n Gram form, many rows the d x d one; the three norms, and so CKA, agree to rounding
+    n, d1, d2 = shape
+    rng = np.random.default_rng(n)
+    x = torch.as_tensor(rng.standard_normal((n, d1)))
+    y = torch.as_tensor(rng.standard_normal((n, d2)) + x[:, :1].numpy() @ rng.standard_normal((1, d2)))
+    x, y = x - x.mean(0), y - y.mean(0)
+    feature, gram = _similarities(x, y, gram=False), _similarities(x, y, gram=True)
+    assert [float(v) for v in gram] == pytest.approx([float(v) for v in feature], rel=1e-10)
+    h = np.eye(n) - np.ones((n, n)) / n  # the definition through centred Gram matrices
+    kc, lc = h @ x.numpy() @ x.numpy().T @ h, h @ y.numpy() @ y.numpy().T @ h
+    assert linear_cka(x, y) == pytest.approx(np.sum(kc * lc) / np.sqrt(np.sum(kc * kc) * np.sum(lc * lc)), rel=1e-10)

@@ -81,7 +81,8 @@ def test_train_checks_the_launch_before_writing_anything(tiny_model, tiny_data, 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     # Accelerate would try to join a process group that never forms: a stand-in sees one process
-    monkeypatch.setattr("xlingual_probe.training.loop.Accelerator", lambda **kw: type("A", (), {"num_processes": 1})())
+    monkeypatch.setattr("xlingual_probe.training.loop.run_accelerator",
+                        lambda precision, **kw: type("A", (), {"num_processes": 1})())
     with pytest.raises(UserError, match="did not join one job"):
         train(tiny_config(tiny_model, tiny_data, tmp_path / "run"), show_progress=False)
     assert not (tmp_path / "run").exists()

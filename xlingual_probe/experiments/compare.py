@@ -37,6 +37,9 @@ Outputs in ``OUT``: ``compare.json`` (the options and run directories), ``compar
 method: seeds, mean and std of source, target_mean, overall, gap; overall_diff, t, p, significant),
 ``comparison_languages.csv`` (method, lang, seeds, mean, std), ``comparison.md`` (both tables, and the
 runs without a result, which every table leaves out under ``allow_incomplete``) and ``status.txt`` (the executor's progress view).
+The tables of ``--which selected`` (the default) have these names; any other ``--which W`` writes
+``comparison-W.csv``, ``comparison-W_languages.csv`` and ``comparison-W.md`` beside them, so the dev and
+test tables of one comparison (``--which selected`` then ``selected-test``) are both kept.
 """
 
 from __future__ import annotations
@@ -376,7 +379,8 @@ def compare_methods(config: CompareConfig, *, num_layers: int | None = None, exe
     missing_text = (f" Missing (no result, left out of every table): {', '.join(missing)}." if missing else "")
     header = (f"# Method comparison: {model} on {task}\n\n{caption} Mean ± std over seeds {config.seeds} "
               f"(--which {config.which}); few-shot {config.train.get('few_shot', 0)}.{sets}{missing_text}")
-    paths = {"csv": out / "comparison.csv", "languages": out / "comparison_languages.csv", "md": out / "comparison.md"}
+    stem = "comparison" if config.which == "selected" else f"comparison-{config.which}"
+    paths = {"csv": out / f"{stem}.csv", "languages": out / f"{stem}_languages.csv", "md": out / f"{stem}.md"}
     atomic_write_text(paths["csv"], table.to_csv(index=False))
     atomic_write_text(paths["languages"], lang_table.to_csv(index=False))
     atomic_write_text(paths["md"], comparison_markdown(table, lang_table, header, config.alpha))

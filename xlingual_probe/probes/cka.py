@@ -14,7 +14,11 @@ Method:
 
         CKA(X, Y) = ||YᵀX||²_F / (||XᵀX||_F · ||YᵀY||_F)
 
-    (the feature-space form, cheap when n ≫ d). It lies in [0, 1], equals 1 for X against
+    (the feature-space form, cheap when n ≫ d). When n is small against the widths (a few hundred
+    sentences of a 768-wide layer), the same three norms come from the n × n Gram matrices
+    K = XXᵀ and L = YYᵀ instead: ||YᵀX||²_F = ⟨K, L⟩_F and ||XᵀX||_F = ||K||_F (both are
+    tr(XᵀYYᵀX) and tr(KK)); :func:`linear_cka` takes whichever form needs fewer multiplications
+    (the values agree to rounding). It lies in [0, 1], equals 1 for X against
     itself, and is invariant to orthogonal transforms and isotropic scaling of either side, but
     not to arbitrary invertible linear maps. ``debiased=True`` replaces each ||·||²_F (a biased
     HSIC estimate) with the unbiased HSIC estimator of Song et al. (2007), exactly as
@@ -96,6 +100,18 @@ def _debiased_dot_product_similarity(
     )
 
 
+def _similarities(x: Tensor, y: Tensor, gram: bool | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    # ||YᵀX||²_F, ||XᵀX||_F, ||YᵀY||_F of centred x [n, d1], y [n, d2]: from the d × d products (feature
+    # space) or the n × n Gram matrices, whichever costs fewer multiplications (`gram`: force one)
+    n, d1, d2 = x.shape[0], x.shape[1], y.shape[1]
+    if gram is None:
+        gram = n * n * (d1 + d2) < n * (d1 * d2 + d1 * d1 + d2 * d2)
+    if gram:
+        gram_x, gram_y = x @ x.T, y @ y.T
+        return (gram_x * gram_y).sum(), torch.linalg.norm(gram_x), torch.linalg.norm(gram_y)
+    return torch.linalg.norm(y.T @ x) ** 2, torch.linalg.norm(x.T @ x), torch.linalg.norm(y.T @ y)
+
+
 def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = False) -> float:
     """Linear CKA between two representations of the same n examples.
 
@@ -136,9 +152,7 @@ def linear_cka(x: Tensor | np.ndarray, y: Tensor | np.ndarray, debiased: bool = 
     x = _centre(x, "x")
     y = _centre(y, "y")
 
-    dot_product_similarity = torch.linalg.norm(y.T @ x) ** 2
-    normalization_x = torch.linalg.norm(x.T @ x)
-    normalization_y = torch.linalg.norm(y.T @ y)
+    dot_product_similarity, normalization_x, normalization_y = _similarities(x, y)
 
     if debiased:
         sum_squared_rows_x = (x * x).sum(dim=1)
