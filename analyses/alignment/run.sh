@@ -6,8 +6,8 @@
 # Stages (each under ~10 min on 2 CPU cores, run one at a time; re-running reuses finished runs):
 #   e5-map  syn-df  syn-sf  syn-reinit-1  syn-reinit-2  syn-reinit-3  e5-df  e5-sf  summary
 # MODEL: a multilingual-e5-small folder (offline: ../shared/tools/me5-small/build); DATA: ../shared/data.
-# e5-df / e5-sf take ~15-20 min each: LIMIT=540 bash run.sh e5-df stops the run after 540 s (SIGINT, exit
-# status 124); call it again until it finishes (each call resumes from the last checkpoint).
+# e5-df / e5-sf take ~10-12 min each (2026-11-30): LIMIT=540 bash run.sh e5-df stops the run after 540 s
+# (SIGINT, exit status 124); call it again until it finishes (each call resumes from the last checkpoint).
 set -euo pipefail
 STAGE=${1:-all}
 OUT=${2:-runs/alignment}
