@@ -178,17 +178,12 @@ class _TestScores(TypedDict, total=False):
     test: SplitScores  # only where test was scored (a newly selected checkpoint, the last evaluation)
 
 
-class EvalRecord(_TestScores):
-    """One line of ``metrics.jsonl``: the reporting halves at the top level (``test`` only where scored)."""
+class EvalRecord(SplitScores, _TestScores):
+    """One line of ``metrics.jsonl``: the reporting halves' scores at the top level (the fields of
+    :class:`SplitScores`), ``test`` only where scored."""
 
     step: int
     loss: float | None
-    metrics: dict[str, float]
-    source: float
-    target_mean: float | None
-    overall: float
-    gap: float | None
-    details: dict[str, dict[str, float]]
     selection_half: SplitScores
     eval_seconds: float
 
